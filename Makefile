@@ -1,0 +1,43 @@
+# Halcyon: `make run` boots the demo, `make test` runs every test. Both install what they need.
+SHELL := /bin/bash
+CARGO ?= cargo
+KERNEL_TARGET := x86_64-unknown-none
+WASM_TARGET := wasm32-wasip1
+KERNEL_ELF := target/$(KERNEL_TARGET)/kernel/halcyon-kernel
+HALCYON := target/release/halcyon
+IMAGE := target/halcyon/halcyon.elf
+GUESTS := $(notdir $(wildcard tests/guests/*))
+EXAMPLES := $(notdir $(wildcard examples/*))
+
+.PHONY: all kernel cli image guests examples run test bench qemu clean
+
+all: image guests examples
+
+qemu:
+	@./.ci/ensure-qemu
+
+kernel:
+	$(CARGO) build -p halcyon-kernel --target $(KERNEL_TARGET) --profile kernel
+
+cli:
+	$(CARGO) build --release -p halcyon
+
+image: kernel cli
+	$(HALCYON) build --kernel $(KERNEL_ELF) --output $(IMAGE)
+
+guests:
+	$(CARGO) build --release --target $(WASM_TARGET) $(addprefix -p ,$(GUESTS))
+
+examples:
+	$(CARGO) build --release --target $(WASM_TARGET) $(addprefix -p ,$(EXAMPLES))
+	@mkdir -p target/examples
+	@for e in $(EXAMPLES); do cp target/$(WASM_TARGET)/release/$$e.wasm target/examples/; done
+
+run: qemu image examples
+	$(HALCYON) run --image $(IMAGE) target/examples/demo.wasm
+
+test: qemu image guests examples
+	$(CARGO) test --release -p halcyon-hal -p halcyon -p halcyon-boot -p halcyon-tests
+
+clean:
+	$(CARGO) clean

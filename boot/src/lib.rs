@@ -1,0 +1,20 @@
+//! Halcyon's boot interface: the PVH entry code and the boot-time layouts that the host
+//! tool and the kernel both read.
+//!
+//! The entry stub (`pvh_entry.s`) is assembled into the kernel only when building for the
+//! bare-metal target; the layouts and their parsers are plain Rust so the host tests them.
+#![cfg_attr(not(test), no_std)]
+// The only unsafe code is the entry stub's assembly, confined to `entry`.
+#![deny(unsafe_code)]
+
+pub mod pvh;
+
+/// The kernel ELF carries a note named [`HALCYON_NOTE_NAME`] of type [`HALCYON_NOTE_TYPE`]
+/// whose descriptor is `channel protocol version: u32 LE ++ bundle format version: u32 LE`,
+/// so the host tool can refuse an image that speaks another protocol.
+pub const HALCYON_NOTE_NAME: &str = "Halcyon";
+/// Note type of the version note (see [`HALCYON_NOTE_NAME`]).
+pub const HALCYON_NOTE_TYPE: u32 = 1;
+
+#[cfg(target_os = "none")]
+mod entry;

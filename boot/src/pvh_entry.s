@@ -1,0 +1,124 @@
+/*
+ * PVH entry: the VMM (QEMU `-kernel`, or any PVH loader) starts us here in 32-bit
+ * protected mode, paging off, interrupts off, flat segments, %ebx = physical address
+ * of the hvm_start_info (Xen public/arch-x86/hvm/start_info.h, "PVH boot ABI").
+ *
+ * We clear .bss, identity-map the first 4 GiB with 2 MiB pages (enough to reach the
+ * kernel, the start info, the modules and the local APIC/IO-APIC MMIO), enter long
+ * mode and call `halcyon_main(start_info_paddr)`. The Rust side replaces these page
+ * tables with fine-grained ones (W^X, NX, stack guard) as soon as it has a frame allocator.
+ */
+
+/* ELF note read by the VMM: Xen public/elfnote.h, XEN_ELFNOTE_PHYS32_ENTRY = 18.
+ * QEMU aligns the name size to the PT_NOTE segment's alignment, so keep it 4. */
+.section .note.Xen, "a", @note
+.balign 4
+.long 4                 /* n_namesz: "Xen\0" */
+.long 4                 /* n_descsz */
+.long 18                /* n_type: XEN_ELFNOTE_PHYS32_ENTRY */
+.asciz "Xen"
+.balign 4
+.long pvh_start32
+.balign 4
+
+.set CR0_PE,    1 << 0
+.set CR0_WP,    1 << 16
+.set CR0_PG,    1 << 31
+.set CR4_PAE,   1 << 5
+.set MSR_EFER,  0xC0000080
+.set EFER_LME,  1 << 8
+.set EFER_NXE,  1 << 11
+.set PTE_PRESENT_WRITABLE, 0x3
+.set PTE_HUGE_PRESENT_WRITABLE, 0x83
+.set BOOT_CODE64_SELECTOR, 0x08
+.set BOOT_DATA_SELECTOR,   0x10
+
+.section .text.boot32, "ax"
+.code32
+.global pvh_start32
+pvh_start32:
+    cli
+    cld
+    movl %ebx, %esi                 /* keep the start info pointer across the setup */
+
+    /* Zero .bss (the page tables below live there). */
+    movl $__bss_start, %edi
+    movl $__bss_end, %ecx
+    subl %edi, %ecx
+    xorl %eax, %eax
+    rep stosb
+
+    /* PML4[0] -> PDPT; PDPT[0..4] -> the four page directories; each PD maps 1 GiB. */
+    movl $boot_pdpt, %eax
+    orl $PTE_PRESENT_WRITABLE, %eax
+    movl %eax, boot_pml4
+
+    xorl %ecx, %ecx
+1:  movl %ecx, %eax
+    shll $12, %eax
+    addl $boot_pd, %eax
+    orl $PTE_PRESENT_WRITABLE, %eax
+    movl %eax, boot_pdpt(,%ecx,8)
+    incl %ecx
+    cmpl $4, %ecx
+    jb 1b
+
+    xorl %ecx, %ecx
+2:  movl %ecx, %eax
+    shll $21, %eax
+    orl $PTE_HUGE_PRESENT_WRITABLE, %eax
+    movl %eax, boot_pd(,%ecx,8)
+    incl %ecx
+    cmpl $2048, %ecx
+    jb 2b
+
+    /* Long mode: PAE, CR3, EFER.LME (+NXE for the Rust page tables), then paging. */
+    movl %cr4, %eax
+    orl $CR4_PAE, %eax
+    movl %eax, %cr4
+    movl $boot_pml4, %eax
+    movl %eax, %cr3
+    movl $MSR_EFER, %ecx
+    rdmsr
+    orl $(EFER_LME | EFER_NXE), %eax
+    wrmsr
+    movl %cr0, %eax
+    orl $(CR0_PE | CR0_WP | CR0_PG), %eax
+    movl %eax, %cr0
+
+    lgdt boot_gdt_pointer
+    ljmpl $BOOT_CODE64_SELECTOR, $pvh_start64
+
+.code64
+pvh_start64:
+    movw $BOOT_DATA_SELECTOR, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %ss
+    xorw %ax, %ax
+    movw %ax, %fs
+    movw %ax, %gs
+    movq $__boot_stack_top, %rsp
+    xorl %ebp, %ebp
+    movl %esi, %edi                 /* zero-extends: start info physical address */
+    call halcyon_main
+3:  cli
+    hlt
+    jmp 3b
+
+.section .rodata.boot_gdt, "a"
+.balign 16
+boot_gdt:
+    .quad 0                         /* null */
+    .quad 0x00AF9A000000FFFF        /* 0x08: 64-bit code, DPL0 */
+    .quad 0x00CF92000000FFFF        /* 0x10: data, DPL0 */
+boot_gdt_end:
+boot_gdt_pointer:
+    .word boot_gdt_end - boot_gdt - 1
+    .long boot_gdt
+
+.section .bss.boot_page_tables, "aw", @nobits
+.balign 4096
+boot_pml4:  .skip 4096
+boot_pdpt:  .skip 4096
+boot_pd:    .skip 4096 * 4

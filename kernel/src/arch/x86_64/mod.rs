@@ -1,0 +1,34 @@
+//! x86_64 support: CPU setup, descriptor tables, paging, and the legacy PC devices the
+//! kernel uses (serial, PIT, CMOS RTC, QEMU's debug-exit and debug-console ports).
+
+pub mod cpuid;
+pub mod entropy;
+pub mod exit;
+pub mod gdt;
+pub mod interrupts;
+mod notes;
+pub mod paging;
+pub mod pit;
+pub mod port;
+pub mod rtc;
+pub mod tsc;
+
+/// Loads the kernel's own GDT/TSS and IDT, replacing what the boot stub left.
+pub fn init_cpu() {
+    gdt::init();
+    interrupts::init();
+}
+
+/// Stops this CPU for good (interrupts off, `hlt` forever).
+pub fn halt_forever() -> ! {
+    loop {
+        ::x86_64::instructions::interrupts::disable();
+        ::x86_64::instructions::hlt();
+    }
+}
+
+/// A hint to the CPU that we are spinning (PAUSE).
+#[inline]
+pub fn spin_hint() {
+    core::hint::spin_loop();
+}

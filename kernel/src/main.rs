@@ -1,0 +1,70 @@
+//! Halcyon: a unikernel that boots as a (confidential) VM and runs WebAssembly workloads.
+//!
+//! Boot order: the PVH stub (`boot/`) enters long mode and calls [`halcyon_main`], which
+//! sets up the CPU tables, reads the boot info, builds page tables and the heap,
+//! calibrates the clock, detects the platform, seeds the DRBG, and runs each workload of
+//! the bundle the host passed in. The VM then exits with a status the host tool reads.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod arch;
+mod boot_info;
+mod channel;
+mod log;
+mod memory;
+mod platform;
+mod random;
+mod time;
+mod wasm;
+
+use arch::exit::{exit_vm, ExitStatus};
+
+/// Called by the PVH entry stub with the physical address of `hvm_start_info`.
+#[no_mangle]
+pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
+    time::mark_entry();
+    log::init();
+    arch::init_cpu();
+    kprintln!("halcyon {} booting", env!("CARGO_PKG_VERSION"));
+
+    let boot = boot_info::read(start_info_paddr)
+        .unwrap_or_else(|e| fatal!("cannot read the PVH boot information: {e}"));
+    let memory = memory::init(&boot).unwrap_or_else(|e| fatal!("memory setup failed: {e}"));
+    kprintln!(
+        "memory: {} MiB RAM, heap {:#x}..{:#x} ({} MiB)",
+        memory.ram_bytes >> 20,
+        memory.heap.start,
+        memory.heap.end,
+        (memory.heap.end - memory.heap.start) >> 20
+    );
+
+    time::init().unwrap_or_else(|e| fatal!("{e}"));
+    kprintln!("time: kernel entered {} us after VM reset", time::entry_ns() / 1000);
+
+    let tee = platform::detect();
+    kprintln!("platform: {tee}");
+
+    match random::init() {
+        Ok(instruction) => kprintln!("random: ChaCha20 DRBG seeded from {instruction:?}"),
+        Err(e) => kprintln!(
+            "random: UNAVAILABLE ({e}); workloads asking for random bytes get an error \
+             (run QEMU with `-cpu max` or a CPU model with RDRAND)"
+        ),
+    }
+
+    let Some(bundle) = &boot.bundle else {
+        kprintln!("no workload bundle was passed (QEMU -initrd); nothing to run");
+        exit_vm(ExitStatus::RunComplete);
+    };
+    // SAFETY: `bundle` comes from the boot info and `memory::init` succeeded.
+    let bytes = unsafe { memory::bundle_bytes(bundle) };
+    wasm::run_bundle(bytes, tee);
+    exit_vm(ExitStatus::RunComplete)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    fatal!("kernel panic: {info}")
+}

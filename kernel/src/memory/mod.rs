@@ -1,0 +1,102 @@
+//! Physical memory: which frames are free, the kernel page tables, and the heap.
+//!
+//! At boot the RAM ranges from the PVH memory map, minus everything that is already in
+//! use (the low 1 MiB, the kernel image, the boot data and the workload bundle), become
+//! the free set. Page tables are taken from it first; the largest remaining range
+//! becomes the kernel heap, from which workload memories are allocated.
+
+mod frames;
+pub mod heap;
+
+use crate::arch::paging;
+use crate::boot_info::BootInfo;
+use core::ops::Range;
+use halcyon_hal::ranges::{RangeError, RangeSet};
+use spin::Mutex;
+
+const PAGE: u64 = 4096;
+/// Real-mode IVT, BIOS data, EBDA, VGA and option ROMs: never handed out.
+const LOW_MEMORY_END: u64 = 1 << 20;
+const MAX_FREE_RANGES: usize = 64;
+
+/// Frames left over after the heap was carved out (for later DMA and page tables).
+static FREE_FRAMES: Mutex<RangeSet<MAX_FREE_RANGES>> = Mutex::new(RangeSet::new());
+
+#[derive(Debug)]
+pub enum MemoryError {
+    TooManyRanges,
+    NoRamForHeap,
+    PageTables,
+    BundleOutsideRam,
+}
+
+impl From<RangeError> for MemoryError {
+    fn from(_: RangeError) -> Self {
+        MemoryError::TooManyRanges
+    }
+}
+
+impl core::fmt::Display for MemoryError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            MemoryError::TooManyRanges => "the memory map is too fragmented",
+            MemoryError::NoRamForHeap => "no RAM left for the kernel heap",
+            MemoryError::PageTables => "could not build the kernel page tables",
+            MemoryError::BundleOutsideRam => "the workload bundle does not lie in RAM",
+        })
+    }
+}
+
+/// What `init` set up, for the boot log.
+pub struct MemoryReport {
+    pub ram_bytes: u64,
+    pub heap: Range<u64>,
+}
+
+fn page_outward(range: &Range<u64>) -> Range<u64> {
+    range.start & !(PAGE - 1)..range.end.saturating_add(PAGE - 1) & !(PAGE - 1)
+}
+
+pub fn init(boot: &BootInfo) -> Result<MemoryReport, MemoryError> {
+    let mut ram = RangeSet::<MAX_FREE_RANGES>::new();
+    for range in boot.ram() {
+        ram.insert(range)?;
+    }
+    let ram_end = ram.as_slice().last().map_or(0, |r| r.end);
+
+    let mut free = ram.clone();
+    free.remove(0..LOW_MEMORY_END)?;
+    free.remove(page_outward(&paging::kernel_layout().image()))?;
+    for data in &boot.boot_data {
+        free.remove(page_outward(data))?;
+    }
+    if let Some(bundle) = &boot.bundle {
+        if !ram.as_slice().iter().any(|r| r.start <= bundle.start && bundle.end <= r.end) {
+            return Err(MemoryError::BundleOutsideRam);
+        }
+        free.remove(page_outward(bundle))?;
+    }
+    free.align_inward(PAGE);
+
+    paging::build_and_load(ram.as_slice(), ram_end, &mut frames::EarlyFrames::new(&mut free))
+        .map_err(|_| MemoryError::PageTables)?;
+
+    let heap = free.take_largest().ok_or(MemoryError::NoRamForHeap)?;
+    // SAFETY: the range is RAM that was just removed from the free set, so nothing else
+    // owns it, and the new page tables map it writable.
+    unsafe { heap::init(heap.clone()) };
+    *FREE_FRAMES.lock() = free;
+    Ok(MemoryReport { ram_bytes: ram.total(), heap })
+}
+
+/// The workload bundle the VMM loaded as a PVH module.
+///
+/// # Safety
+/// `range` must be the bundle range from [`BootInfo`] after [`init`] succeeded (which
+/// checked that it lies in RAM and removed it from every allocator).
+pub unsafe fn bundle_bytes(range: &Range<u64>) -> &'static [u8] {
+    let len = (range.end - range.start) as usize;
+    // SAFETY: per the caller's guarantee the range is mapped RAM that no allocator hands
+    // out and nothing writes after boot, so a shared slice for the kernel's life is sound.
+    unsafe { core::slice::from_raw_parts(range.start as *const u8, len) }
+}

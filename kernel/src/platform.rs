@@ -1,0 +1,37 @@
+//! Detecting the confidential-computing platform from CPUID and MSRs.
+
+use crate::arch::cpuid;
+use halcyon_hal::platform::{self, sev_status, TeeKind};
+use spin::Once;
+
+static DETECTED: Once<TeeKind> = Once::new();
+
+/// AMD memory-encryption capabilities: CPUID 8000_001Fh EAX bit 1 = SEV
+/// (AMD APM vol. 3, appendix E.4.17).
+const SEV_LEAF: u32 = 0x8000_001F;
+const SEV_SUPPORTED: u32 = 1 << 1;
+
+fn detect_once() -> TeeKind {
+    if cpuid::max_basic_leaf() >= platform::TDX_CPUID_LEAF {
+        let leaf = cpuid::cpuid(platform::TDX_CPUID_LEAF, 0);
+        let mut vendor = [0u8; 12];
+        vendor[0..4].copy_from_slice(&leaf.ebx.to_le_bytes());
+        vendor[4..8].copy_from_slice(&leaf.edx.to_le_bytes());
+        vendor[8..12].copy_from_slice(&leaf.ecx.to_le_bytes());
+        if vendor == platform::TDX_VENDOR {
+            return TeeKind::Tdx;
+        }
+    }
+    if cpuid::max_extended_leaf() >= SEV_LEAF && cpuid::cpuid(SEV_LEAF, 0).eax & SEV_SUPPORTED != 0 {
+        // SAFETY: CPUID reports SEV support, so SEV_STATUS exists (APM vol. 2 §15.34.10);
+        // reading it has no side effects.
+        let status = unsafe { cpuid::read_msr(sev_status::MSR) };
+        return platform::tee_from_sev_status(status);
+    }
+    TeeKind::None
+}
+
+/// The platform this VM runs on (detected on first call).
+pub fn detect() -> TeeKind {
+    *DETECTED.call_once(detect_once)
+}

@@ -1,0 +1,49 @@
+//! Running workloads: each module of the bundle is validated, measured, linked against
+//! WASI and run in wasmi with its own fuel and memory limits. Whatever one workload does —
+//! trap, exhaust its fuel or memory, fail to validate or link — is reported on the
+//! workload channel and the kernel goes on with the next.
+
+mod guest_memory;
+mod limits;
+mod runner;
+mod wasi;
+
+use crate::channel;
+use halcyon_hal::bundle;
+use halcyon_hal::channel::{Frame, Outcome};
+use halcyon_hal::measurement::{MeasurementKind, MeasurementLog};
+use halcyon_hal::platform::TeeKind;
+
+/// Runs every workload in the bundle, in order, and sends the final DONE frame.
+pub fn run_bundle(bytes: &[u8], tee: TeeKind) {
+    let workloads = match bundle::parse(bytes) {
+        Ok(workloads) => workloads,
+        Err(e) => {
+            crate::kprintln!("bundle: rejected: {e}");
+            channel::send(&Frame::Exit { workload: 0, outcome: Outcome::InvalidModule, reason: "the workload bundle is malformed" });
+            channel::send(&Frame::Done { workloads_run: 0, workloads_failed: 1 });
+            return;
+        }
+    };
+    crate::kprintln!("bundle: {} workload(s)", workloads.len());
+
+    let mut log = MeasurementLog::new();
+    let mut failed = 0u32;
+    for (index, workload) in workloads.iter().enumerate() {
+        let index = index as u8; // bundle::parse caps the count at MAX_WORKLOADS (255)
+        let measurement = log.record(MeasurementKind::Workload, workload.name, workload.wasm);
+        crate::kprintln!(
+            "workload {index} '{}': {} bytes, sha256 {}",
+            workload.name,
+            workload.wasm.len(),
+            halcyon_hal::measurement::hex(&measurement.sha256)
+        );
+        let result = runner::run(index, workload, tee);
+        crate::kprintln!("workload {index} '{}': {}", workload.name, result.describe());
+        if !matches!(result.outcome, Outcome::Exited(0)) {
+            failed += 1;
+        }
+        channel::send(&Frame::Exit { workload: index, outcome: result.outcome, reason: &result.reason });
+    }
+    channel::send(&Frame::Done { workloads_run: workloads.len() as u32, workloads_failed: failed });
+}
