@@ -1,0 +1,317 @@
+//! The workload bundle: the workloads (modules, arguments, environment, limits) the host
+//! hands the kernel at boot as the PVH module (`qemu -initrd`).
+//!
+//! The bundle is untrusted input to the kernel. Parsing checks every length against
+//! what remains, allocates nothing beyond what the input itself could hold, rejects
+//! non-zero reserved fields and trailing bytes, and reports which entry is bad.
+//!
+//! Layout (all integers little-endian):
+//! ```text
+//! bundle   = magic "HCYBNDL\0" ++ version:u32 ++ count:u32 ++ workload{count}
+//! workload = size:u32 (bytes of the rest of this workload) ++ name:bytes ++ wasm:bytes
+//!            ++ args:list ++ env:list ++ fuel:u64 (0 = unlimited)
+//!            ++ memory_limit:u64 (0 = kernel default) ++ reserved:u32 (0)
+//! bytes    = len:u32 ++ byte{len}
+//! list     = count:u32 ++ bytes{count}      (each a UTF-8 string)
+//! ```
+//! `args` include argv[0]; each `env` entry is `KEY=VALUE`.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+pub const MAGIC: [u8; 8] = *b"HCYBNDL\0";
+/// Bumped whenever the layout changes; the kernel ELF carries it in a note.
+pub const VERSION: u32 = 1;
+/// The channel identifies workloads by a `u8`.
+pub const MAX_WORKLOADS: usize = 255;
+
+/// One workload, borrowing from the bundle bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workload<'a> {
+    pub name: &'a str,
+    pub wasm: &'a [u8],
+    pub args: Vec<&'a str>,
+    pub env: Vec<&'a str>,
+    pub fuel: Option<u64>,
+    pub memory_limit: Option<u64>,
+}
+
+/// What is wrong with a bundle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BundleError {
+    BadMagic,
+    UnsupportedVersion(u32),
+    TooManyWorkloads(u32),
+    /// A length or count runs past the end of its container.
+    Truncated { workload: Option<u32>, field: &'static str },
+    InvalidUtf8 { workload: u32, field: &'static str },
+    /// An environment entry without `=`.
+    BadEnvironment { workload: u32 },
+    ReservedNotZero { workload: u32 },
+    /// Bytes left over inside a workload record or after the last one.
+    TrailingBytes { workload: Option<u32> },
+}
+
+impl fmt::Display for BundleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = |f: &mut fmt::Formatter<'_>, w: &Option<u32>| match w {
+            Some(i) => write!(f, " in workload {i}"),
+            None => Ok(()),
+        };
+        match self {
+            BundleError::BadMagic => write!(f, "not a Halcyon bundle (bad magic)"),
+            BundleError::UnsupportedVersion(v) => {
+                write!(f, "bundle format version {v} is not supported (this kernel reads {VERSION})")
+            }
+            BundleError::TooManyWorkloads(n) => write!(f, "{n} workloads, at most {MAX_WORKLOADS}"),
+            BundleError::Truncated { workload, field } => {
+                write!(f, "truncated {field}")?;
+                at(f, workload)
+            }
+            BundleError::InvalidUtf8 { workload, field } => {
+                write!(f, "invalid UTF-8 in {field} of workload {workload}")
+            }
+            BundleError::BadEnvironment { workload } => {
+                write!(f, "environment entry without '=' in workload {workload}")
+            }
+            BundleError::ReservedNotZero { workload } => {
+                write!(f, "reserved field is not zero in workload {workload}")
+            }
+            BundleError::TrailingBytes { workload } => {
+                write!(f, "trailing bytes")?;
+                at(f, workload)
+            }
+        }
+    }
+}
+
+/// A cursor over bytes whose every read is checked.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    workload: Option<u32>,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize, field: &'static str) -> Result<&'a [u8], BundleError> {
+        if len > self.bytes.len() {
+            return Err(BundleError::Truncated { workload: self.workload, field });
+        }
+        let (head, rest) = self.bytes.split_at(len);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    fn u32(&mut self, field: &'static str) -> Result<u32, BundleError> {
+        let b = self.take(4, field)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self, field: &'static str) -> Result<u64, BundleError> {
+        let lo = u64::from(self.u32(field)?);
+        let hi = u64::from(self.u32(field)?);
+        Ok(lo | hi << 32)
+    }
+
+    fn bytes(&mut self, field: &'static str) -> Result<&'a [u8], BundleError> {
+        let len = self.u32(field)? as usize;
+        self.take(len, field)
+    }
+
+    fn str(&mut self, field: &'static str) -> Result<&'a str, BundleError> {
+        let workload = self.workload.unwrap_or(0);
+        core::str::from_utf8(self.bytes(field)?)
+            .map_err(|_| BundleError::InvalidUtf8 { workload, field })
+    }
+
+    fn list(&mut self, field: &'static str) -> Result<Vec<&'a str>, BundleError> {
+        let count = self.u32(field)? as usize;
+        // Each entry takes at least its 4-byte length: a count the remaining bytes cannot
+        // hold is rejected before anything is reserved for it.
+        if count > self.bytes.len() / 4 {
+            return Err(BundleError::Truncated { workload: self.workload, field });
+        }
+        let mut items = Vec::with_capacity(count);
+        for _ in 0..count {
+            items.push(self.str(field)?);
+        }
+        Ok(items)
+    }
+}
+
+fn parse_workload<'a>(bytes: &'a [u8], index: u32) -> Result<Workload<'a>, BundleError> {
+    let mut r = Reader { bytes, workload: Some(index) };
+    let name = r.str("name")?;
+    let wasm = r.bytes("module")?;
+    let args = r.list("arguments")?;
+    let env = r.list("environment")?;
+    if env.iter().any(|e| !e.contains('=')) {
+        return Err(BundleError::BadEnvironment { workload: index });
+    }
+    let fuel = r.u64("fuel")?;
+    let memory_limit = r.u64("memory limit")?;
+    if r.u32("reserved")? != 0 {
+        return Err(BundleError::ReservedNotZero { workload: index });
+    }
+    if !r.bytes.is_empty() {
+        return Err(BundleError::TrailingBytes { workload: Some(index) });
+    }
+    Ok(Workload {
+        name,
+        wasm,
+        args,
+        env,
+        fuel: (fuel != 0).then_some(fuel),
+        memory_limit: (memory_limit != 0).then_some(memory_limit),
+    })
+}
+
+/// Whether `bytes` start like a bundle (for telling bundles from modules).
+pub fn is_bundle(bytes: &[u8]) -> bool {
+    bytes.starts_with(&MAGIC)
+}
+
+/// Parses a whole bundle.
+pub fn parse(bytes: &[u8]) -> Result<Vec<Workload<'_>>, BundleError> {
+    let mut r = Reader { bytes, workload: None };
+    if r.take(MAGIC.len(), "magic").map_err(|_| BundleError::BadMagic)? != MAGIC {
+        return Err(BundleError::BadMagic);
+    }
+    let version = r.u32("version")?;
+    if version != VERSION {
+        return Err(BundleError::UnsupportedVersion(version));
+    }
+    let count = r.u32("workload count")?;
+    if count as usize > MAX_WORKLOADS {
+        return Err(BundleError::TooManyWorkloads(count));
+    }
+    let mut workloads = Vec::with_capacity((count as usize).min(r.bytes.len() / 4));
+    for index in 0..count {
+        r.workload = Some(index);
+        let record = r.bytes("workload record")?;
+        workloads.push(parse_workload(record, index)?);
+    }
+    if !r.bytes.is_empty() {
+        return Err(BundleError::TrailingBytes { workload: None });
+    }
+    Ok(workloads)
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    // Lengths beyond 4 GiB cannot be expressed; the host tool rejects such inputs first.
+    put_u32(out, b.len() as u32);
+    out.extend_from_slice(b);
+}
+
+/// Encodes workloads into a bundle (host side).
+pub fn encode(workloads: &[Workload<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&MAGIC);
+    put_u32(&mut out, VERSION);
+    put_u32(&mut out, workloads.len() as u32);
+    for w in workloads {
+        let mut rec = Vec::with_capacity(w.wasm.len() + 256);
+        put_bytes(&mut rec, w.name.as_bytes());
+        put_bytes(&mut rec, w.wasm);
+        for list in [&w.args, &w.env] {
+            put_u32(&mut rec, list.len() as u32);
+            for item in list.iter() {
+                put_bytes(&mut rec, item.as_bytes());
+            }
+        }
+        rec.extend_from_slice(&w.fuel.unwrap_or(0).to_le_bytes());
+        rec.extend_from_slice(&w.memory_limit.unwrap_or(0).to_le_bytes());
+        put_u32(&mut rec, 0);
+        put_bytes(&mut out, &rec);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<Workload<'static>> {
+        vec![
+            Workload {
+                name: "hello",
+                wasm: b"\0asm\x01\0\0\0",
+                args: vec!["hello.wasm", "a b", ""],
+                env: vec!["KEY=VALUE", "EMPTY="],
+                fuel: Some(1000),
+                memory_limit: None,
+            },
+            Workload { name: "two", wasm: b"", args: vec![], env: vec![], fuel: None, memory_limit: Some(65536) },
+        ]
+    }
+
+    #[test]
+    fn roundtrip() {
+        let bytes = encode(&sample());
+        assert!(is_bundle(&bytes));
+        assert_eq!(parse(&bytes).unwrap(), sample());
+        assert_eq!(parse(&encode(&[])).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = encode(&sample());
+        for len in 0..bytes.len() {
+            assert!(parse(&bytes[..len]).is_err(), "truncated to {len} parsed");
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected() {
+        let mut bytes = encode(&sample());
+        bytes.push(0);
+        assert_eq!(parse(&bytes), Err(BundleError::TrailingBytes { workload: None }));
+    }
+
+    #[test]
+    fn huge_counts_do_not_allocate() {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend(VERSION.to_le_bytes());
+        bytes.extend(u32::MAX.to_le_bytes());
+        assert_eq!(parse(&bytes), Err(BundleError::TooManyWorkloads(u32::MAX)));
+
+        // A workload whose argument count claims four billion entries.
+        let mut rec = Vec::new();
+        put_bytes(&mut rec, b"n");
+        put_bytes(&mut rec, b"");
+        put_u32(&mut rec, u32::MAX);
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend(VERSION.to_le_bytes());
+        bytes.extend(1u32.to_le_bytes());
+        put_bytes(&mut bytes, &rec);
+        assert!(matches!(parse(&bytes), Err(BundleError::Truncated { workload: Some(0), field: "arguments" })));
+    }
+
+    #[test]
+    fn bad_header_fields() {
+        assert_eq!(parse(b"nope"), Err(BundleError::BadMagic));
+        let mut bytes = encode(&sample());
+        bytes[8] = 2;
+        assert_eq!(parse(&bytes), Err(BundleError::UnsupportedVersion(2)));
+    }
+
+    #[test]
+    fn bad_fields_are_reported() {
+        let mut w = sample();
+        w[0].env = vec!["NOEQUALS"];
+        assert_eq!(parse(&encode(&w)), Err(BundleError::BadEnvironment { workload: 0 }));
+
+        let mut bytes = encode(&sample()[1..]);
+        let reserved_at = bytes.len() - 4;
+        bytes[reserved_at] = 1;
+        assert_eq!(parse(&bytes), Err(BundleError::ReservedNotZero { workload: 0 }));
+
+        let mut bytes = encode(&sample()[1..]);
+        // name "two" starts after magic, version, count, record size, name length.
+        bytes[8 + 4 + 4 + 4 + 4] = 0xff;
+        assert_eq!(parse(&bytes), Err(BundleError::InvalidUtf8 { workload: 0, field: "name" }));
+    }
+}
