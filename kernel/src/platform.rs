@@ -13,12 +13,7 @@ const SEV_SUPPORTED: u32 = 1 << 1;
 
 fn detect_once() -> TeeKind {
     if cpuid::max_basic_leaf() >= platform::TDX_CPUID_LEAF {
-        let leaf = cpuid::cpuid(platform::TDX_CPUID_LEAF, 0);
-        let mut vendor = [0u8; 12];
-        vendor[0..4].copy_from_slice(&leaf.ebx.to_le_bytes());
-        vendor[4..8].copy_from_slice(&leaf.edx.to_le_bytes());
-        vendor[8..12].copy_from_slice(&leaf.ecx.to_le_bytes());
-        if vendor == platform::TDX_VENDOR {
+        if cpuid::signature(platform::TDX_CPUID_LEAF) == platform::TDX_VENDOR {
             return TeeKind::Tdx;
         }
     }

@@ -87,7 +87,9 @@ pub fn run(index: u8, workload: &Workload<'_>, tee: TeeKind) -> RunResult {
         return RunResult::new(Outcome::Other, format!("internal: cannot define WASI: {e}"));
     }
 
-    channel::send(&Frame::Start { workload: index, boot_ns: time::since_reset_ns(), name: workload.name });
+    let start_ns = time::since_reset_ns();
+    crate::kprintln!("workload {index}: first instruction at {} us after VM reset", start_ns / 1000);
+    channel::send(&Frame::Start { workload: index, boot_ns: start_ns, name: workload.name });
     let instance = match linker.instantiate_and_start(&mut store, &module) {
         Ok(instance) => instance,
         Err(e) => return classify(&store, e, true),

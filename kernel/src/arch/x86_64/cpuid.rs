@@ -18,9 +18,10 @@ pub fn max_extended_leaf() -> u32 {
     cpuid(0x8000_0000, 0).eax
 }
 
-/// The 12-byte vendor string of CPUID leaf 0 (EBX, EDX, ECX order).
-pub fn vendor() -> [u8; 12] {
-    let r = cpuid(0, 0);
+/// The 12-byte signature a leaf returns in EBX, EDX, ECX order (the vendor string of
+/// leaf 0, or a hypervisor's or the TDX module's signature leaf).
+pub fn signature(leaf: u32) -> [u8; 12] {
+    let r = cpuid(leaf, 0);
     let mut v = [0u8; 12];
     v[0..4].copy_from_slice(&r.ebx.to_le_bytes());
     v[4..8].copy_from_slice(&r.edx.to_le_bytes());

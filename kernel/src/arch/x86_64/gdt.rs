@@ -7,16 +7,23 @@ use ::x86_64::instructions::tables::load_tss;
 use ::x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
 use ::x86_64::structures::tss::TaskStateSegment;
 use ::x86_64::VirtAddr;
+use core::cell::UnsafeCell;
 use spin::Once;
 
 /// IST slot (1-based in the IDT gate, 0-based in the TSS array) for the double-fault stack.
 pub const DOUBLE_FAULT_IST: u8 = 1;
 const DOUBLE_FAULT_STACK_SIZE: usize = 16 * 1024;
 
+/// Interior mutability keeps the stack in writable `.bss` (an immutable zeroed static
+/// would be placed in read-only memory, and the CPU could not push the fault frame).
 #[repr(C, align(16))]
-struct Stack([u8; DOUBLE_FAULT_STACK_SIZE]);
+struct Stack(UnsafeCell<[u8; DOUBLE_FAULT_STACK_SIZE]>);
 
-static DOUBLE_FAULT_STACK: Stack = Stack([0; DOUBLE_FAULT_STACK_SIZE]);
+// SAFETY: Rust code never accesses the stack's contents; only the CPU writes to it, when
+// it delivers a double fault, which is handled without returning.
+unsafe impl Sync for Stack {}
+
+static DOUBLE_FAULT_STACK: Stack = Stack(UnsafeCell::new([0; DOUBLE_FAULT_STACK_SIZE]));
 
 struct Tables {
     gdt: GlobalDescriptorTable,
@@ -31,7 +38,8 @@ static TABLES: Once<Tables> = Once::new();
 pub fn init() {
     let tss = TSS.call_once(|| {
         let mut tss = TaskStateSegment::new();
-        let stack_top = VirtAddr::from_ptr(DOUBLE_FAULT_STACK.0.as_ptr_range().end);
+        let stack = DOUBLE_FAULT_STACK.0.get();
+        let stack_top = VirtAddr::from_ptr(stack) + DOUBLE_FAULT_STACK_SIZE as u64;
         tss.interrupt_stack_table[usize::from(DOUBLE_FAULT_IST - 1)] = stack_top;
         tss
     });
