@@ -39,5 +39,8 @@ run: qemu image examples
 test: qemu image guests examples
 	$(CARGO) test --release -p halcyon-hal -p halcyon -p halcyon-boot -p halcyon-tests
 
+bench: qemu image examples
+	$(CARGO) run --release -p halcyon-bench
+
 clean:
 	$(CARGO) clean

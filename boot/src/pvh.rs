@@ -73,6 +73,8 @@ impl core::fmt::Display for PvhError {
     }
 }
 
+impl core::error::Error for PvhError {}
+
 fn u32_at(bytes: &[u8], offset: usize) -> Result<u32, PvhError> {
     let field = bytes.get(offset..offset + 4).ok_or(PvhError::Truncated)?;
     let mut raw = [0u8; 4];

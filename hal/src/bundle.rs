@@ -85,6 +85,8 @@ impl fmt::Display for BundleError {
     }
 }
 
+impl core::error::Error for BundleError {}
+
 /// A cursor over bytes whose every read is checked.
 struct Reader<'a> {
     bytes: &'a [u8],

@@ -188,6 +188,8 @@ impl fmt::Display for ChannelError {
     }
 }
 
+impl core::error::Error for ChannelError {}
+
 fn parse(kind: u8, workload: u8, payload: &[u8]) -> Result<OwnedFrame, ChannelError> {
     let short = || ChannelError::ShortPayload { kind, len: payload.len() };
     let text = |bytes: &[u8]| {

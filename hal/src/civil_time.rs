@@ -34,6 +34,8 @@ impl fmt::Display for CivilTimeError {
     }
 }
 
+impl core::error::Error for CivilTimeError {}
+
 fn is_leap(year: u32) -> bool {
     year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
 }

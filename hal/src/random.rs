@@ -34,6 +34,8 @@ impl fmt::Display for EntropyError {
     }
 }
 
+impl core::error::Error for EntropyError {}
+
 /// Where seeds come from (RDSEED/RDRAND in the kernel; mocks in tests).
 pub trait EntropySource {
     /// Fills `out` with full-entropy bytes.

@@ -1,0 +1,104 @@
+//! Putting the QEMU command line together: the launch configuration from `qemu/` plus
+//! what this run needs.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// The plain-VM launch configuration, compiled in so the documented file and the code
+/// that uses it cannot drift apart.
+const PLAIN_ARGS: &str = include_str!("../../qemu/plain.args");
+
+/// Where the kernel log goes.
+pub enum KernelLog {
+    /// Appended to the file (or device) at this path.
+    File(PathBuf),
+}
+
+pub struct VmConfig<'a> {
+    pub image: &'a Path,
+    pub bundle: &'a Path,
+    pub ram_bytes: u64,
+    pub vcpus: u32,
+    pub accel: Accel,
+    pub kernel_log: KernelLog,
+}
+
+fn base_args(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// How QEMU executes the guest. TCG (emulation) works everywhere; KVM needs a usable
+/// /dev/kvm, which an open() test cannot establish (nested setups open it and then fail),
+/// so it is the user's explicit choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Accel {
+    Tcg,
+    Kvm,
+}
+
+pub fn args(config: &VmConfig<'_>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = base_args(PLAIN_ARGS).map(OsString::from).collect();
+    let mut push = |a: &str| args.push(OsString::from(a));
+    match config.accel {
+        Accel::Tcg => push("-accel"),
+        // Under KVM the guest sees the host CPU (RDRAND included); `max` adds features
+        // KVM cannot always provide.
+        Accel::Kvm => {
+            push("-cpu");
+            push("host");
+            push("-accel");
+        }
+    }
+    push(match config.accel {
+        Accel::Tcg => "tcg",
+        Accel::Kvm => "kvm",
+    });
+    push("-m");
+    // QEMU takes a suffix-less -m as MiB; round up so small sizes are not lost.
+    push(&format!("{}M", config.ram_bytes.div_ceil(1 << 20)));
+    push("-smp");
+    push(&config.vcpus.to_string());
+    push("-chardev");
+    push("stdio,id=halcyon-channel,signal=off");
+    let KernelLog::File(path) = &config.kernel_log;
+    let mut log = OsString::from("file,id=halcyon-log,append=on,path=");
+    log.push(path.as_os_str());
+    args.push(OsString::from("-chardev"));
+    args.push(log);
+    args.push(OsString::from("-kernel"));
+    args.push(config.image.as_os_str().to_owned());
+    args.push(OsString::from("-initrd"));
+    args.push(config.bundle.as_os_str().to_owned());
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn launch_configuration_parses() {
+        let args: Vec<&str> = base_args(PLAIN_ARGS).collect();
+        assert!(args.windows(2).any(|w| w == ["-cpu", "max"]));
+        assert!(args.iter().any(|a| a.starts_with("isa-debug-exit,iobase=0xf4")));
+        assert!(args.iter().any(|a| a.contains("chardev=halcyon-channel")));
+        assert!(args.iter().all(|a| !a.starts_with('#')));
+    }
+
+    #[test]
+    fn run_arguments() {
+        let config = VmConfig {
+            image: Path::new("/img"),
+            bundle: Path::new("/b"),
+            ram_bytes: (48 << 20) + 1,
+            vcpus: 2,
+            accel: Accel::Tcg,
+            kernel_log: KernelLog::File(PathBuf::from("/log")),
+        };
+        let args: Vec<String> = args(&config).into_iter().map(|a| a.into_string().unwrap()).collect();
+        assert!(args.windows(2).any(|w| w == ["-m", "49M"]));
+        assert!(args.windows(2).any(|w| w == ["-kernel", "/img"]));
+        assert!(args.windows(2).any(|w| w == ["-initrd", "/b"]));
+        assert!(args.iter().any(|a| a == "file,id=halcyon-log,append=on,path=/log"));
+    }
+}
