@@ -9,7 +9,8 @@
 //! frame  = kind:u8  workload:u8  len:u16  payload[len]
 //! 0x01 STDOUT  payload = bytes the workload wrote to fd 1
 //! 0x02 STDERR  payload = bytes the workload wrote to fd 2
-//! 0x03 START   payload = boot_ns:u64 ++ name     (guest ns since VM reset, UTF-8 name)
+//! 0x03 START   payload = boot_ns:u64 ++ name     (sent when the kernel takes up the
+//!              workload: guest ns since VM reset, UTF-8 name)
 //! 0x04 EXIT    payload = outcome:u8 ++ code:i32 ++ reason (UTF-8, may be empty)
 //! 0x05 DONE    payload = workloads_run:u32 ++ workloads_failed:u32
 //! ```

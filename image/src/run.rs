@@ -182,7 +182,10 @@ fn spawn_collector(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHan
 
 fn spawn_qemu(options: &RunOptions, config: &VmConfig<'_>) -> Result<Child> {
     let mut command = Command::new(&options.qemu);
-    command.args(qemu::args(config)).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // With --verbose QEMU shares our stderr (the kernel log is written to /dev/stderr);
+    // otherwise its messages are kept and shown only if the run fails.
+    let stderr = if options.verbose { Stdio::inherit() } else { Stdio::piped() };
+    command.args(qemu::args(config)).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
     command.spawn().map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => anyhow::anyhow!(
             "QEMU not found ({}): install it with `sudo apt-get install qemu-system-x86`, or pass --qemu PATH",
@@ -279,7 +282,7 @@ pub fn run(options: RunOptions) -> Result<i32> {
     let mut child = spawn_qemu(&options, &config)?;
     let (events_tx, events) = mpsc::channel();
     spawn_channel_reader(child.stdout.take().context("QEMU stdout")?, events_tx);
-    let qemu_stderr = spawn_collector(child.stderr.take().context("QEMU stderr")?);
+    let qemu_stderr = child.stderr.take().map(spawn_collector);
 
     let deadline = options.timeout.map(|t| Instant::now() + t);
     let mut record = RunRecord::default();
@@ -312,7 +315,8 @@ pub fn run(options: RunOptions) -> Result<i32> {
         }
     }
     let status = child.wait().context("waiting for QEMU")?;
-    let qemu_stderr = String::from_utf8_lossy(&qemu_stderr.join().unwrap_or_default()).into_owned();
+    let qemu_stderr = qemu_stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+    let qemu_stderr = String::from_utf8_lossy(&qemu_stderr).into_owned();
 
     if timed_out {
         eprintln!("halcyon: the VM did not finish within the timeout and was stopped");

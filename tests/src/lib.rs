@@ -1,1 +1,1 @@
-//! Integration tests live in `tests/tests/`; this crate has no library code.
+//! No library code: the integration tests are in `tests/` beside this folder; they boot the real image.

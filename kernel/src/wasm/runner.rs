@@ -22,8 +22,17 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// The reason becomes one line: some errors (wasmparser's) span several.
     fn new(outcome: Outcome, reason: impl Into<String>) -> Self {
-        Self { outcome, reason: reason.into() }
+        let reason: String = reason.into();
+        let mut one_line = String::with_capacity(reason.len());
+        for word in reason.split_whitespace() {
+            if !one_line.is_empty() {
+                one_line.push(' ');
+            }
+            one_line.push_str(word);
+        }
+        Self { outcome, reason: one_line }
     }
 
     pub fn describe(&self) -> String {
@@ -45,6 +54,7 @@ fn default_memory_limit() -> usize {
 }
 
 pub fn run(index: u8, workload: &Workload<'_>, tee: TeeKind) -> RunResult {
+    channel::send(&Frame::Start { workload: index, boot_ns: time::since_reset_ns(), name: workload.name });
     let free = memory::heap::free_bytes();
     // Parsing and translating a module takes a multiple of its size in kernel memory.
     if workload.wasm.len() > free / 4 {
@@ -87,9 +97,7 @@ pub fn run(index: u8, workload: &Workload<'_>, tee: TeeKind) -> RunResult {
         return RunResult::new(Outcome::Other, format!("internal: cannot define WASI: {e}"));
     }
 
-    let start_ns = time::since_reset_ns();
-    crate::kprintln!("workload {index}: first instruction at {} us after VM reset", start_ns / 1000);
-    channel::send(&Frame::Start { workload: index, boot_ns: start_ns, name: workload.name });
+    crate::kprintln!("workload {index}: first instruction at {} us after VM reset", time::since_reset_ns() / 1000);
     let instance = match linker.instantiate_and_start(&mut store, &module) {
         Ok(instance) => instance,
         Err(e) => return classify(&store, e, true),

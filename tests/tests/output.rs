@@ -1,0 +1,37 @@
+//! The workload's output reaches the host byte for byte.
+mod common;
+use common::*;
+
+#[test]
+fn one_mebibyte_of_binary_stdout_is_exact_and_stderr_is_separate() {
+    let output = run(&[path_str(&guest("bigout")), "1048576"]);
+    assert_exit(&output, 0);
+    let expected: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+    assert_eq!(output.stdout.len(), expected.len());
+    assert!(output.stdout == expected, "stdout differs from the pattern");
+    assert_eq!(stderr(&output), "stderr-tail");
+}
+
+#[test]
+fn empty_output_and_small_writes() {
+    let output = run(&[path_str(&guest("bigout")), "1"]);
+    assert_exit(&output, 0);
+    assert_eq!(output.stdout, vec![0u8]);
+}
+
+#[test]
+fn kernel_log_only_when_asked() {
+    let log = std::env::temp_dir().join(format!("halcyon-test-{}.log", std::process::id()));
+    let output = run(&["--log", path_str(&log), path_str(&guest("hello"))]);
+    assert_exit(&output, 0);
+    let kernel_log = std::fs::read_to_string(&log).unwrap();
+    std::fs::remove_file(&log).ok();
+    assert!(kernel_log.contains("booting"), "{kernel_log}");
+    assert!(kernel_log.contains("sha256 "), "the workload is measured: {kernel_log}");
+    assert!(!stdout(&output).contains("booting"));
+
+    let output = run(&["-v", path_str(&guest("hello"))]);
+    assert_exit(&output, 0);
+    assert!(stderr(&output).contains("booting"));
+    assert!(!stdout(&output).contains("booting"));
+}
