@@ -39,7 +39,12 @@ pub fn run_bundle(bytes: &[u8], tee: TeeKind) {
             halcyon_hal::measurement::hex(&measurement.sha256)
         );
         let result = runner::run(index, workload, tee);
-        crate::kprintln!("workload {index} '{}': {}", workload.name, result.describe());
+        crate::kprintln!(
+            "workload {index} '{}': {} (kernel heap in use after it: {} KiB)",
+            workload.name,
+            result.describe(),
+            crate::memory::heap::used_bytes() / 1024
+        );
         if !matches!(result.outcome, Outcome::Exited(0)) {
             failed += 1;
         }
