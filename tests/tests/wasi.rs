@@ -77,3 +77,24 @@ fn stdin_eof_unsupported_calls_and_sleep() {
     assert!(stdout(&output).contains("stdin_bytes=0\n"));
     assert!(stdout(&output).contains("wasi_misc ok\n"));
 }
+
+/// Without RDRAND/RDSEED the kernel hands out no "random" bytes: `random_get` fails and
+/// the workload sees the error. (A QEMU wrapper appends `-cpu qemu64`, which under TCG
+/// has neither instruction; the last `-cpu` wins.)
+#[test]
+fn no_hardware_entropy_means_no_random_bytes() {
+    let dir = std::env::temp_dir().join(format!("halcyon-nordrand-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wrapper = dir.join("qemu-without-rdrand");
+    std::fs::write(&wrapper, "#!/bin/sh\nexec qemu-system-x86_64 \"$@\" -cpu qemu64\n").unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let log = dir.join("kernel.log");
+
+    let output = run(&["--qemu", path_str(&wrapper), "--log", path_str(&log), path_str(&guest("random"))]);
+    // The guest asserts errno 0 and so panics (a trap) when random_get is refused.
+    assert_exit(&output, 134);
+    assert!(stderr(&output).contains("random_get failed with errno 58"), "{}", stderr(&output));
+    let kernel_log = std::fs::read_to_string(&log).unwrap();
+    assert!(kernel_log.contains("random: UNAVAILABLE"), "{kernel_log}");
+    std::fs::remove_dir_all(&dir).ok();
+}

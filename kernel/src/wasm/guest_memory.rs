@@ -74,6 +74,11 @@ impl<'a> GuestMemory<'a> {
     }
 }
 
+/// `base + offset` for a field of a guest struct, or `EFAULT` on overflow.
+pub fn field(base: u32, offset: u32) -> Result<u32, Errno> {
+    base.checked_add(offset).ok_or(Errno::FAULT)
+}
+
 /// `base + index * stride` for guest arrays, or `EFAULT` on overflow.
 pub fn element(base: u32, index: u32, stride: u32) -> Result<u32, Errno> {
     index.checked_mul(stride).and_then(|off| base.checked_add(off)).ok_or(Errno::FAULT)

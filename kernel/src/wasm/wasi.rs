@@ -6,7 +6,7 @@
 //! Layouts and constants: WebAssembly/WASI `legacy/preview1/witx/typenames.witx` and
 //! `wasi_snapshot_preview1.witx`.
 
-use super::guest_memory::{element, GuestMemory};
+use super::guest_memory::{element, field, GuestMemory};
 use super::runner::WorkloadCtx;
 use crate::{channel, random, time};
 use alloc::vec::Vec;
@@ -151,13 +151,13 @@ fn fd_write(mut caller: Caller<'_, WorkloadCtx>, fd: u32, iovs: u32, iovs_len: u
     let mut total: u32 = 0;
     for i in 0..iovs_len {
         let entry = element(iovs, i, IOVEC_SIZE)?;
-        let (buf, len) = (mem.read_u32(entry)?, mem.read_u32(entry + 4)?);
+        let (buf, len) = (mem.read_u32(entry)?, mem.read_u32(field(entry, 4)?)?);
         mem.slice(buf, len)?;
         total = total.checked_add(len).ok_or(Errno::OVERFLOW)?;
     }
     for i in 0..iovs_len {
         let entry = element(iovs, i, IOVEC_SIZE)?;
-        let data = mem.slice(mem.read_u32(entry)?, mem.read_u32(entry + 4)?)?;
+        let data = mem.slice(mem.read_u32(entry)?, mem.read_u32(field(entry, 4)?)?)?;
         channel::output(stream, ctx.wasi.workload, data);
     }
     mem.write_u32(nwritten, total)
@@ -181,8 +181,8 @@ fn fd_fdstat_get(mut caller: Caller<'_, WorkloadCtx>, fd: u32, stat: u32) -> Res
     let (mut mem, _) = memory_and_ctx(&mut caller)?;
     mem.slice_mut(stat, FDSTAT_SIZE)?.fill(0);
     mem.write_u8(stat, FILETYPE_CHARACTER_DEVICE)?;
-    mem.write_u64(stat + 8, rights)?;
-    mem.write_u64(stat + 16, 0)
+    mem.write_u64(field(stat, 8)?, rights)?;
+    mem.write_u64(field(stat, 16)?, 0)
 }
 
 fn clock_res_get(mut caller: Caller<'_, WorkloadCtx>, id: u32, res: u32) -> Result<(), Errno> {
@@ -218,11 +218,11 @@ enum SubscriptionKind {
 
 fn read_subscription(mem: &GuestMemory<'_>, ctx: &WorkloadCtx, at: u32) -> Result<Subscription, Errno> {
     let userdata = mem.read_u64(at)?;
-    let kind = match mem.slice(at + 8, 1)?[0] {
+    let kind = match mem.slice(field(at, 8)?, 1)?[0] {
         EVENTTYPE_CLOCK => {
-            let id = mem.read_u32(at + 16)?;
-            let timeout = mem.read_u64(at + 24)?;
-            let flags = mem.read_u16(at + 40)?;
+            let id = mem.read_u32(field(at, 16)?)?;
+            let timeout = mem.read_u64(field(at, 24)?)?;
+            let flags = mem.read_u16(field(at, 40)?)?;
             SubscriptionKind::Clock(clock_now(ctx, id).map(|now| {
                 let mono_now = time::monotonic_ns();
                 if flags & SUBSCRIPTION_CLOCK_ABSTIME != 0 {
@@ -233,8 +233,8 @@ fn read_subscription(mem: &GuestMemory<'_>, ctx: &WorkloadCtx, at: u32) -> Resul
                 }
             }))
         }
-        EVENTTYPE_FD_READ => SubscriptionKind::FdRead(mem.read_u32(at + 16)?),
-        EVENTTYPE_FD_WRITE => SubscriptionKind::FdWrite(mem.read_u32(at + 16)?),
+        EVENTTYPE_FD_READ => SubscriptionKind::FdRead(mem.read_u32(field(at, 16)?)?),
+        EVENTTYPE_FD_WRITE => SubscriptionKind::FdWrite(mem.read_u32(field(at, 16)?)?),
         _ => SubscriptionKind::Unknown,
     };
     Ok(Subscription { userdata, kind })
@@ -243,10 +243,10 @@ fn read_subscription(mem: &GuestMemory<'_>, ctx: &WorkloadCtx, at: u32) -> Resul
 fn write_event(mem: &mut GuestMemory<'_>, at: u32, sub: &Subscription, error: Errno, kind: u8, nbytes: u64, flags: u16) -> Result<(), Errno> {
     mem.slice_mut(at, EVENT_SIZE)?.fill(0);
     mem.write_u64(at, sub.userdata)?;
-    mem.write_u16(at + 8, error.0)?;
-    mem.write_u8(at + 10, kind)?;
-    mem.write_u64(at + 16, nbytes)?;
-    mem.write_u16(at + 24, flags)
+    mem.write_u16(field(at, 8)?, error.0)?;
+    mem.write_u8(field(at, 10)?, kind)?;
+    mem.write_u64(field(at, 16)?, nbytes)?;
+    mem.write_u16(field(at, 24)?, flags)
 }
 
 fn poll_oneoff(mut caller: Caller<'_, WorkloadCtx>, subs: u32, events: u32, count: u32, nevents: u32) -> Result<(), Errno> {
@@ -259,7 +259,7 @@ fn poll_oneoff(mut caller: Caller<'_, WorkloadCtx>, subs: u32, events: u32, coun
     mem.slice(subs, count.checked_mul(SUBSCRIPTION_SIZE).ok_or(Errno::FAULT)?)?;
     mem.slice(events, count.checked_mul(EVENT_SIZE).ok_or(Errno::FAULT)?)?;
     let subscriptions = (0..count)
-        .map(|i| read_subscription(&mem, ctx, subs + i * SUBSCRIPTION_SIZE))
+        .map(|i| read_subscription(&mem, ctx, element(subs, i, SUBSCRIPTION_SIZE)?))
         .collect::<Result<Vec<_>, _>>()?;
 
     // stdio is always ready and bad descriptors fail at once; only if nothing is ready
@@ -284,7 +284,7 @@ fn poll_oneoff(mut caller: Caller<'_, WorkloadCtx>, subs: u32, events: u32, coun
     let now = time::monotonic_ns();
     let mut written = 0u32;
     for sub in &subscriptions {
-        let at = events + written * EVENT_SIZE;
+        let at = element(events, written, EVENT_SIZE)?;
         let ready = match &sub.kind {
             SubscriptionKind::Clock(Ok(deadline)) if *deadline <= now => {
                 Some((Errno::SUCCESS, EVENTTYPE_CLOCK, 0, 0))
