@@ -3,7 +3,6 @@
 
 use crate::arch::{rtc, tsc};
 use core::sync::atomic::{AtomicU64, Ordering};
-use halcyon_hal::civil_time::RtcRegisters;
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 /// TSC value at kernel entry.
@@ -31,20 +30,7 @@ pub fn init() -> Result<(), &'static str> {
     let (hz, source) = tsc::frequency().ok_or("cannot determine the TSC frequency")?;
     TSC_HZ.store(hz, Ordering::Relaxed);
     crate::kprintln!("time: TSC {}.{:03} MHz ({:?})", hz / 1_000_000, hz / 1000 % 1000, source);
-    match rtc::read_time().and_then(|raw| {
-        RtcRegisters {
-            seconds: raw.seconds,
-            minutes: raw.minutes,
-            hours: raw.hours,
-            day: raw.day,
-            month: raw.month,
-            year: raw.year,
-            century: Some(raw.century),
-            status_b: raw.status_b,
-        }
-        .to_datetime()
-        .ok()
-    }) {
+    match rtc::read_time().and_then(|registers| registers.to_datetime().ok()) {
         Some(now) => {
             let wall_ns = now.to_unix_seconds().saturating_mul(1_000_000_000);
             WALL_AT_TSC_ZERO_NS.store(wall_ns.saturating_sub(tsc_to_ns(tsc::read())), Ordering::Relaxed);

@@ -2,6 +2,7 @@
 //! (BCD, 12-hour mode, century) is pure logic in `halcyon_hal::civil_time`.
 
 use super::port;
+use halcyon_hal::civil_time::RtcRegisters;
 
 const INDEX: u16 = 0x70;
 const DATA: u16 = 0x71;
@@ -20,40 +21,27 @@ const STATUS_A_UPDATE_IN_PROGRESS: u8 = 0x80;
 /// The century register QEMU's RTC implements (the ACPI FADT names it; QEMU uses 32h).
 const REG_CENTURY: u8 = 0x32;
 
-/// One consistent snapshot of the time registers, still in the RTC's encoding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RawTime {
-    pub seconds: u8,
-    pub minutes: u8,
-    pub hours: u8,
-    pub day: u8,
-    pub month: u8,
-    pub year: u8,
-    pub century: u8,
-    pub status_b: u8,
-}
-
 fn read_register(register: u8) -> u8 {
     port::write_u8(INDEX, NMI_DISABLE | register);
     port::read_u8(DATA)
 }
 
-fn snapshot() -> RawTime {
-    RawTime {
+fn snapshot() -> RtcRegisters {
+    RtcRegisters {
         seconds: read_register(REG_SECONDS),
         minutes: read_register(REG_MINUTES),
         hours: read_register(REG_HOURS),
         day: read_register(REG_DAY),
         month: read_register(REG_MONTH),
         year: read_register(REG_YEAR),
-        century: read_register(REG_CENTURY),
+        century: Some(read_register(REG_CENTURY)),
         status_b: read_register(REG_STATUS_B),
     }
 }
 
 /// Reads the time: waits out an update in progress and re-reads until two snapshots
 /// agree, so a rollover between two register reads cannot produce a torn time.
-pub fn read_time() -> Option<RawTime> {
+pub fn read_time() -> Option<RtcRegisters> {
     for _ in 0..16 {
         let mut spins = 0u32;
         while read_register(REG_STATUS_A) & STATUS_A_UPDATE_IN_PROGRESS != 0 {
