@@ -37,7 +37,9 @@ run: qemu image examples
 	$(HALCYON) run --image $(IMAGE) target/examples/demo.wasm
 
 test: qemu image guests examples
-	$(CARGO) test --release -p halcyon-hal -p halcyon -p halcyon-boot -p halcyon-tests
+	@set -o pipefail; $(CARGO) test --release -p halcyon-hal -p halcyon -p halcyon-boot -p halcyon-tests 2>&1 \
+	    | tee target/test.log
+	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' target/test.log
 
 bench: qemu image examples
 	$(CARGO) run --release -p halcyon-bench
