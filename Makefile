@@ -37,11 +37,11 @@ run: qemu image examples
 	$(HALCYON) run --image $(IMAGE) target/examples/demo.wasm
 
 test: qemu image guests examples
-	@set -o pipefail; $(CARGO) test --release -p halcyon-hal -p halcyon -p halcyon-boot -p halcyon-tests 2>&1 \
+	@set -o pipefail; $(CARGO) test --release -p halcyon-hal -p halcyon -p halcyon-boot -p halcyon-tests -p halcyon-bench 2>&1 \
 	    | tee target/test.log
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' target/test.log
 
-bench: qemu image examples
+bench: qemu image guests
 	$(CARGO) run --release -p halcyon-bench
 
 clean:
