@@ -11,7 +11,7 @@
 mod cpio;
 mod guests;
 
-use guests::{boot, Guest, Halcyon};
+use guests::{boot, boot_with_retry, Guest, Halcyon};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -125,7 +125,8 @@ fn main() {
     };
     let linux = guests::prepare_linux(&root, &root.join("target/baseline"), &workload);
     let guests: [&dyn Guest; 2] = [&halcyon, &linux];
-    let deadline = Duration::from_secs(600);
+    // Generous against the slowest measurement (SHA-256 over 64 MiB: ~60 s under TCG).
+    let deadline = Duration::from_secs(240);
     let mut rows = Vec::new();
 
     rows.push(Row {
@@ -140,8 +141,8 @@ fn main() {
     for run in 0..s.startup_runs {
         // Alternate which guest goes first, so drift affects both alike.
         for i in [run % 2, 1 - run % 2] {
-            let b = boot(guests[i], RAM_MIB, &["marker"], deadline);
-            assert!(b.ok, "{} failed to boot the marker workload", guests[i].name());
+            let b = boot_with_retry(guests[i], RAM_MIB, &["marker"], deadline);
+            assert!(b.ok, "{} failed to boot the marker workload: {:?}", guests[i].name(), b.console_tail);
             startup[i].push(b.to_marker.as_secs_f64() * 1000.0);
         }
     }
@@ -162,8 +163,10 @@ fn main() {
         let mut checksums = Vec::new();
         for run in 0..s.compute_runs {
             for i in [run % 2, 1 - run % 2] {
-                let b = boot(guests[i], RAM_MIB, &[name, size], deadline);
-                let (ms, checksum) = b.result.unwrap_or_else(|| panic!("{} gave no result for {name}", guests[i].name()));
+                let b = boot_with_retry(guests[i], RAM_MIB, &[name, size], deadline);
+                let (ms, checksum) = b
+                    .result
+                    .unwrap_or_else(|| panic!("{} gave no result for {name}: {:?}", guests[i].name(), b.console_tail));
                 times[i].push(ms);
                 checksums.push(checksum);
             }
