@@ -9,7 +9,7 @@ IMAGE := target/halcyon/halcyon.elf
 GUESTS := $(notdir $(wildcard tests/guests/*))
 EXAMPLES := $(notdir $(wildcard examples/*))
 
-.PHONY: all kernel cli image guests examples run test bench qemu clean
+.PHONY: all kernel cli image guests examples run test lint bench qemu clean
 
 all: image guests examples
 
@@ -40,6 +40,11 @@ test: qemu image guests examples
 	@set -o pipefail; $(CARGO) test --release -p halcyon-hal -p halcyon -p halcyon-boot -p halcyon-tests -p halcyon-bench 2>&1 \
 	    | tee target/test.log
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' target/test.log
+
+# Workspace lints deny undocumented unsafe blocks and unsafe ops in unsafe fns (Cargo.toml).
+lint:
+	$(CARGO) clippy --release -p halcyon-hal -p halcyon -p halcyon-boot -p halcyon-tests -p halcyon-bench --all-targets -- -D warnings
+	$(CARGO) clippy -p halcyon-kernel --target $(KERNEL_TARGET) --profile kernel -- -D warnings
 
 bench: qemu image guests
 	$(CARGO) run --release -p halcyon-bench

@@ -254,3 +254,43 @@ mod tests {
         assert!(parse_memory_map(&map[..30]).any(|r| r == Err(PvhError::Truncated)));
     }
 }
+
+#[cfg(test)]
+mod mutation_tests {
+    use super::*;
+
+    /// Seeded byte mutations of valid PVH structures: the parsers return values or
+    /// errors, never panic (the VMM is untrusted on confidential platforms).
+    #[test]
+    fn mutated_start_info_and_tables_never_panic() {
+        let mut valid = [0u8; START_INFO_SIZE + 3 * MEMMAP_ENTRY_SIZE];
+        valid[0..4].copy_from_slice(&START_INFO_MAGIC.to_le_bytes());
+        valid[4..8].copy_from_slice(&1u32.to_le_bytes());
+        valid[48..52].copy_from_slice(&3u32.to_le_bytes());
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut input = valid;
+            for k in 0..4 {
+                let at = ((state >> (k * 16)) as usize) % input.len();
+                input[at] = (state >> (k * 8 + 3)) as u8;
+            }
+            let cut = (state as usize) % (input.len() + 1);
+            let bytes = &input[..cut];
+            if let Ok(info) = StartInfo::parse(bytes) {
+                assert!(info.memmap_entries <= MAX_MEMMAP_ENTRIES);
+                assert!(info.nr_modules <= MAX_MODULES);
+            }
+            let tail = bytes.get(START_INFO_SIZE..).unwrap_or(&[]);
+            for region in parse_memory_map(tail).flatten() {
+                assert!(region.start.checked_add(region.size).is_some());
+                let _ = region.end();
+            }
+            for module in parse_modules(tail).flatten() {
+                assert!(module.paddr.checked_add(module.size).is_some());
+            }
+        }
+    }
+}

@@ -37,7 +37,7 @@ impl fmt::Display for CivilTimeError {
 impl core::error::Error for CivilTimeError {}
 
 fn is_leap(year: u32) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+    year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
 }
 
 fn days_in_month(year: u32, month: u8) -> u8 {

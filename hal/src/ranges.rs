@@ -174,6 +174,7 @@ mod tests {
         s.insert(0x10..0x20).unwrap();
         s.insert(0x1800..0x5800).unwrap();
         s.align_inward(0x1000);
-        assert_eq!(s.as_slice(), &[0x2000..0x5000]);
+        assert_eq!(s.as_slice().len(), 1);
+        assert_eq!(s.as_slice()[0], 0x2000..0x5000);
     }
 }

@@ -58,10 +58,11 @@ fn copy_physical(paddr: u64, out: &mut [u8], what: &'static str) -> Result<(), B
     if paddr == 0 || end > BOOT_MAPPED_LIMIT {
         return Err(BootInfoError::OutOfRange(what));
     }
-    // SAFETY: the range is non-null and below 4 GiB, which the boot page tables identity-map;
-    // the VMM placed the structure there and nothing else writes it during boot. Volatile
-    // byte reads, because the memory is outside the Rust object model.
+    // Volatile byte reads, because the memory is outside the Rust object model.
     for (i, byte) in out.iter_mut().enumerate() {
+        // SAFETY: `paddr..end` is non-null and below 4 GiB, which the boot page tables
+        // identity-map; the VMM placed the structure there and nothing else writes it
+        // during boot; `i < out.len()` keeps the read inside that range.
         *byte = unsafe { (paddr as *const u8).add(i).read_volatile() };
     }
     Ok(())

@@ -12,10 +12,10 @@ const SEV_LEAF: u32 = 0x8000_001F;
 const SEV_SUPPORTED: u32 = 1 << 1;
 
 fn detect_once() -> TeeKind {
-    if cpuid::max_basic_leaf() >= platform::TDX_CPUID_LEAF {
-        if cpuid::signature(platform::TDX_CPUID_LEAF) == platform::TDX_VENDOR {
-            return TeeKind::Tdx;
-        }
+    if cpuid::max_basic_leaf() >= platform::TDX_CPUID_LEAF
+        && cpuid::signature(platform::TDX_CPUID_LEAF) == platform::TDX_VENDOR
+    {
+        return TeeKind::Tdx;
     }
     if cpuid::max_extended_leaf() >= SEV_LEAF && cpuid::cpuid(SEV_LEAF, 0).eax & SEV_SUPPORTED != 0 {
         // SAFETY: CPUID reports SEV support, so SEV_STATUS exists (APM vol. 2 §15.34.10);
