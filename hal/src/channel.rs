@@ -36,7 +36,9 @@ const KIND_DONE: u8 = 0x05;
 /// Which output stream bytes belong to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
+    /// The workload's fd 1; the host copies it to its stdout.
     Stdout,
+    /// The workload's fd 2; the host copies it to its stderr.
     Stderr,
 }
 
@@ -87,12 +89,18 @@ impl Outcome {
 }
 
 /// A frame as the kernel sends it (borrowed; encoding does not allocate).
+///
+/// `workload` is the workload's index in the bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Frame<'a> {
-    /// At most [`MAX_PAYLOAD`] bytes; use [`encode_output`] for arbitrary lengths.
+    /// `STDOUT`/`STDERR`: at most [`MAX_PAYLOAD`] bytes (more is cut off); use
+    /// [`encode_output`] for arbitrary lengths.
     Output { stream: Stream, workload: u8, data: &'a [u8] },
+    /// `START`: the kernel takes up a workload `boot_ns` after VM reset.
     Start { workload: u8, boot_ns: u64, name: &'a str },
+    /// `EXIT`: how a workload ended, with a human-readable reason (may be empty).
     Exit { workload: u8, outcome: Outcome, reason: &'a str },
+    /// `DONE`: the boot's run is over; nothing follows.
     Done { workloads_run: u32, workloads_failed: u32 },
 }
 
@@ -157,7 +165,8 @@ pub fn encode_output(stream: Stream, workload: u8, data: &[u8], sink: &mut dyn F
     }
 }
 
-/// A decoded frame that owns its payload (host side).
+/// A decoded frame that owns its payload (host side); the fields mean what they mean in
+/// [`Frame`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OwnedFrame {
     Output { stream: Stream, workload: u8, data: Vec<u8> },
@@ -169,10 +178,15 @@ pub enum OwnedFrame {
 /// Why a byte stream is not a valid channel stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChannelError {
+    /// The frame kind is none of those in the module doc.
     UnknownKind(u8),
     /// A frame's payload is too short for its kind.
     ShortPayload { kind: u8, len: usize },
+    /// A fixed-size payload (`DONE`) has bytes beyond its fields.
+    LongPayload { kind: u8, len: usize },
+    /// An `EXIT` frame's outcome byte is none of 0..=6.
     UnknownOutcome(u8),
+    /// A `START` name or `EXIT` reason is not UTF-8.
     InvalidUtf8 { kind: u8 },
 }
 
@@ -182,6 +196,9 @@ impl fmt::Display for ChannelError {
             ChannelError::UnknownKind(k) => write!(f, "unknown frame kind {k:#04x}"),
             ChannelError::ShortPayload { kind, len } => {
                 write!(f, "frame kind {kind:#04x} has a {len}-byte payload, too short")
+            }
+            ChannelError::LongPayload { kind, len } => {
+                write!(f, "frame kind {kind:#04x} has a {len}-byte payload, too long")
             }
             ChannelError::UnknownOutcome(o) => write!(f, "unknown workload outcome {o}"),
             ChannelError::InvalidUtf8 { kind } => write!(f, "frame kind {kind:#04x} carries invalid UTF-8"),
@@ -215,7 +232,10 @@ fn parse(kind: u8, workload: u8, payload: &[u8]) -> Result<OwnedFrame, ChannelEr
         }
         KIND_DONE => {
             let (run, rest) = payload.split_first_chunk::<4>().ok_or_else(short)?;
-            let (failed, _) = rest.split_first_chunk::<4>().ok_or_else(short)?;
+            let (failed, rest) = rest.split_first_chunk::<4>().ok_or_else(short)?;
+            if !rest.is_empty() {
+                return Err(ChannelError::LongPayload { kind, len: payload.len() });
+            }
             Ok(OwnedFrame::Done {
                 workloads_run: u32::from_le_bytes(*run),
                 workloads_failed: u32::from_le_bytes(*failed),
@@ -233,10 +253,12 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// A decoder at the start of a stream.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Appends bytes as they arrive, in any pieces (a frame may span many pushes).
     pub fn push(&mut self, bytes: &[u8]) {
         // Drop what was consumed before growing, so the buffer stays one frame large.
         if self.consumed > 0 {
@@ -258,7 +280,8 @@ impl Decoder {
         Some(frame)
     }
 
-    /// Bytes received that do not yet form a whole frame.
+    /// Bytes received that do not yet form a whole frame (non-zero at the end of the
+    /// stream means it was cut off mid-frame).
     pub fn pending(&self) -> usize {
         self.buffer.len() - self.consumed
     }
@@ -342,7 +365,43 @@ mod tests {
         assert_eq!(decode_all(&[KIND_START, 0, 2, 0, 1, 2])[0], Err(ChannelError::ShortPayload { kind: KIND_START, len: 2 }));
         assert_eq!(decode_all(&[KIND_EXIT, 0, 5, 0, 9, 0, 0, 0, 0])[0], Err(ChannelError::UnknownOutcome(9)));
         assert_eq!(decode_all(&[KIND_EXIT, 0, 6, 0, 1, 0, 0, 0, 0, 0xff])[0], Err(ChannelError::InvalidUtf8 { kind: KIND_EXIT }));
-        assert_eq!(decode_all(&[KIND_DONE, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0]).len(), 1);
+        assert_eq!(decode_all(&[KIND_DONE, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0])[0], Err(ChannelError::ShortPayload { kind: KIND_DONE, len: 7 }));
+        assert_eq!(decode_all(&[KIND_DONE, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])[0], Err(ChannelError::LongPayload { kind: KIND_DONE, len: 9 }));
+        assert_eq!(decode_all(&[KIND_EXIT, 0, 4, 0, 0, 0, 0, 0])[0], Err(ChannelError::ShortPayload { kind: KIND_EXIT, len: 4 }));
+        assert_eq!(decode_all(&[KIND_EXIT, 0, 0, 0])[0], Err(ChannelError::ShortPayload { kind: KIND_EXIT, len: 0 }));
+        assert_eq!(decode_all(&[KIND_START, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xc3])[0], Err(ChannelError::InvalidUtf8 { kind: KIND_START }));
+        assert_eq!(decode_all(&[0, 0, 0, 0])[0], Err(ChannelError::UnknownKind(0)));
+        // Every error has a message.
+        assert!(!ChannelError::LongPayload { kind: 5, len: 9 }.to_string().is_empty());
+    }
+
+    #[test]
+    fn a_stream_cut_off_mid_frame_is_pending() {
+        let mut bytes = encoded(&Frame::Done { workloads_run: 1, workloads_failed: 0 });
+        bytes.extend(&encoded(&Frame::Output { stream: Stream::Stderr, workload: 0, data: b"abc" })[..5]);
+        let mut d = Decoder::new();
+        d.push(&bytes);
+        assert_eq!(d.next_frame(), Some(Ok(OwnedFrame::Done { workloads_run: 1, workloads_failed: 0 })));
+        assert_eq!(d.next_frame(), None);
+        assert_eq!(d.pending(), 5);
+        // A maximal length field waits for its payload instead of failing or allocating.
+        let mut d = Decoder::new();
+        d.push(&[KIND_STDOUT, 0, 0xff, 0xff, 1]);
+        assert_eq!(d.next_frame(), None);
+        d.push(&vec![7; MAX_PAYLOAD - 1]);
+        assert!(matches!(d.next_frame(), Some(Ok(OwnedFrame::Output { ref data, .. })) if data.len() == MAX_PAYLOAD));
+    }
+
+    #[test]
+    fn output_frames_carry_stream_and_workload() {
+        let mut bytes = Vec::new();
+        encode_output(Stream::Stderr, 200, b"oops", &mut |b| bytes.extend_from_slice(b));
+        assert_eq!(bytes, [KIND_STDERR, 200, 4, 0, b'o', b'o', b'p', b's']);
+        // An over-long single frame is cut to MAX_PAYLOAD rather than mis-framed.
+        let big = vec![1u8; MAX_PAYLOAD + 10];
+        let bytes = encoded(&Frame::Output { stream: Stream::Stdout, workload: 0, data: &big });
+        assert_eq!(bytes.len(), HEADER_LEN + MAX_PAYLOAD);
+        assert_eq!(decode_all(&bytes).len(), 1);
     }
 
     #[test]

@@ -9,9 +9,13 @@
 extern crate alloc;
 
 pub mod bundle;
+pub mod cabi;
 pub mod channel;
 pub mod civil_time;
 pub mod measurement;
+#[cfg(test)]
+mod mutation;
 pub mod platform;
 pub mod random;
 pub mod ranges;
+pub mod support;

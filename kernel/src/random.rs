@@ -38,6 +38,11 @@ pub fn init() -> Result<Instruction, EntropyError> {
     Ok(instruction)
 }
 
+/// Whether the DRBG is seeded (a hardware entropy source passed its health test).
+pub fn available() -> bool {
+    DRBG.lock().is_some()
+}
+
 /// Fills `out` with cryptographically secure random bytes.
 pub fn fill(out: &mut [u8]) -> Result<(), EntropyError> {
     DRBG.lock().as_mut().ok_or(EntropyError::Unavailable)?.fill(out)

@@ -4,6 +4,7 @@
 //! workload channel and the kernel goes on with the next.
 
 mod guest_memory;
+mod hal;
 mod limits;
 mod runner;
 mod wasi;

@@ -13,6 +13,7 @@ use wasmi::{Config, TrapCode, Engine, Error, Linker, Module, Store};
 /// The store's data: everything host functions may touch.
 pub struct WorkloadCtx {
     pub wasi: WasiCtx,
+    pub hal: super::hal::HalState,
     pub limits: WorkloadLimits,
 }
 
@@ -86,6 +87,7 @@ pub fn run(index: u8, workload: &Workload<'_>, tee: TeeKind) -> RunResult {
         .unwrap_or_else(default_memory_limit);
     let ctx = WorkloadCtx {
         wasi: WasiCtx::new(index, &workload.args, &workload.env, tee),
+        hal: super::hal::HalState::new(tee, memory_limit as u64),
         limits: WorkloadLimits::new(memory_limit),
     };
     let mut store = Store::new(&engine, ctx);
@@ -97,8 +99,8 @@ pub fn run(index: u8, workload: &Workload<'_>, tee: TeeKind) -> RunResult {
     }
 
     let mut linker = Linker::<WorkloadCtx>::new(&engine);
-    if let Err(e) = wasi::add_to_linker(&mut linker) {
-        return RunResult::new(Outcome::Other, format!("internal: cannot define WASI: {e}"));
+    if let Err(e) = wasi::add_to_linker(&mut linker).and_then(|()| super::hal::add_to_linker(&mut linker)) {
+        return RunResult::new(Outcome::Other, format!("internal: cannot define the host imports: {e}"));
     }
 
     crate::kprintln!("workload {index}: first instruction at {} us after VM reset", time::since_reset_ns() / 1000);

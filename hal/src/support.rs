@@ -1,0 +1,164 @@
+//! Which HAL functions this runtime supports: the data behind the `capabilities`
+//! interface. It names every function of the WIT package `elastic:hal` (a test in
+//! `tests/tests/wit.rs` checks the list against `wit/`), so a workload can ask about any
+//! of them and the answer is never a guess.
+//!
+//! Function names follow the WIT, with resource functions written `resource.method`
+//! (the constructor is the resource's name, static functions `resource.function`).
+
+use crate::platform::TeeKind;
+
+/// Version of the WIT package this runtime implements.
+pub const HAL_VERSION: &str = "0.1.0";
+
+/// What decides whether a function works on this boot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Availability {
+    /// Works everywhere.
+    Implemented,
+    /// Needs the hardware entropy source (RDSEED/RDRAND).
+    NeedsEntropy,
+    /// Needs a wall clock (the RTC).
+    NeedsWallClock,
+    /// Needs a device this image has no driver for.
+    NoDevice(&'static str),
+    /// Part of the contract, not implemented by Halcyon yet.
+    NotImplemented,
+}
+
+/// Runtime facts the availability depends on.
+#[derive(Clone, Copy, Debug)]
+pub struct PlatformFacts {
+    pub tee: TeeKind,
+    pub entropy: bool,
+    pub wall_clock: bool,
+}
+
+/// The answer for one function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FunctionSupport {
+    pub interface: &'static str,
+    pub function: &'static str,
+    pub supported: bool,
+    pub hardware_backed: bool,
+    pub note: &'static str,
+}
+
+use Availability::*;
+
+const NO_GPU: Availability = NoDevice("no GPU device or driver in this image");
+
+/// Every function of `elastic:hal@0.1.0`, by interface.
+pub const FUNCTIONS: &[(&str, &[(&str, Availability)])] = &[
+    ("capabilities", &[("get-platform", Implemented), ("list-support", Implemented), ("is-supported", Implemented), ("get-limits", Implemented)]),
+    ("clock", &[
+        ("now", NeedsWallClock), ("resolution", Implemented), ("timezone", Implemented), ("monotonic-now", Implemented),
+        ("stopwatch", Implemented), ("stopwatch.start", Implemented), ("stopwatch.stop", Implemented),
+        ("stopwatch.elapsed", Implemented), ("stopwatch.is-running", Implemented), ("stopwatch.reset", Implemented),
+    ]),
+    ("random", &[("max-request", Implemented), ("get-random-bytes", NeedsEntropy), ("get-random-u64", NeedsEntropy)]),
+    ("crypto", &[
+        ("key-context.import", NotImplemented), ("key-context.generate", NotImplemented), ("key-context.algorithm", NotImplemented),
+        ("key-context.public-key", NotImplemented), ("hash", NotImplemented), ("hasher", NotImplemented),
+        ("hasher.update", NotImplemented), ("hasher.finish", NotImplemented), ("mac-compute", NotImplemented),
+        ("mac-verify", NotImplemented), ("aead-encrypt", NotImplemented), ("aead-decrypt", NotImplemented),
+        ("sign", NotImplemented), ("verify", NotImplemented), ("hpke-seal", NotImplemented), ("hpke-open", NotImplemented),
+    ]),
+    ("attestation", &[
+        ("runtime-measurements", NotImplemented), ("supported-evidence", NotImplemented), ("platform-attestation", NotImplemented),
+        ("sealing-info", NotImplemented), ("seal", NotImplemented), ("unseal", NotImplemented),
+    ]),
+    ("storage", &[
+        ("container.open", NotImplemented), ("container.name", NotImplemented), ("container.set-key", NotImplemented),
+        ("container.read", NotImplemented), ("container.write", NotImplemented), ("container.delete", NotImplemented),
+        ("container.list-objects", NotImplemented), ("container.metadata", NotImplemented),
+        ("list-containers", NotImplemented), ("delete-container", NotImplemented),
+    ]),
+    ("sockets", &[
+        ("tcp-socket.connect", NotImplemented), ("tcp-socket.listen", NotImplemented), ("tcp-socket.accept", NotImplemented),
+        ("tcp-socket.send", NotImplemented), ("tcp-socket.receive", NotImplemented), ("tcp-socket.shutdown", NotImplemented),
+        ("tcp-socket.set-blocking", NotImplemented), ("tcp-socket.local-address", NotImplemented),
+        ("tcp-socket.remote-address", NotImplemented), ("udp-socket.bind", NotImplemented), ("udp-socket.send-to", NotImplemented),
+        ("udp-socket.receive-from", NotImplemented), ("udp-socket.set-blocking", NotImplemented),
+        ("udp-socket.local-address", NotImplemented), ("resolve", NotImplemented),
+    ]),
+    ("tls", &[
+        ("key-context.from-pem", NotImplemented), ("key-context.from-pkcs12", NotImplemented),
+        ("key-context.generate-self-signed", NotImplemented), ("key-context.certificate-pem", NotImplemented),
+        ("session.connect", NotImplemented), ("session.accept", NotImplemented), ("session.dtls-connect", NotImplemented),
+        ("session.dtls-accept", NotImplemented), ("session.send", NotImplemented), ("session.receive", NotImplemented),
+        ("session.close", NotImplemented), ("session.version", NotImplemented), ("session.cipher-suite", NotImplemented),
+        ("session.peer-certificates", NotImplemented),
+    ]),
+    ("gpu", &[
+        ("adapter.request", NO_GPU), ("adapter.info", NO_GPU), ("adapter.set-features", NO_GPU),
+        ("adapter.create-device", NO_GPU), ("device.create-compute-pipeline", NO_GPU), ("compute-pipeline.dispatch", NO_GPU),
+    ]),
+    ("resources", &[("current", NotImplemented), ("request-memory", NotImplemented), ("request-fuel", NotImplemented)]),
+    ("events", &[
+        ("event-handler", NotImplemented), ("event-handler.uri", NotImplemented), ("event-handler.subscribe", NotImplemented),
+        ("event-handler.unsubscribe", NotImplemented), ("event-handler.poll", NotImplemented), ("send", NotImplemented),
+    ]),
+    ("communication", &[("buffer.open", NotImplemented), ("buffer.push", NotImplemented), ("buffer.read", NotImplemented), ("buffer.peer", NotImplemented)]),
+];
+
+fn evaluate(interface: &'static str, function: &'static str, availability: Availability, facts: &PlatformFacts) -> FunctionSupport {
+    let (supported, hardware_backed, note) = match availability {
+        Implemented => (true, false, ""),
+        NeedsEntropy if facts.entropy => (
+            true,
+            // RDRAND/RDSEED of a plain VM can be intercepted by the hypervisor; inside a
+            // TEE they reach the CPU.
+            facts.tee.has_hardware_attestation(),
+            "ChaCha20 DRBG seeded from the CPU's RDSEED/RDRAND",
+        ),
+        NeedsEntropy => (false, false, "no hardware entropy source (RDSEED/RDRAND) on this CPU"),
+        NeedsWallClock if facts.wall_clock => (true, false, "CMOS RTC read at boot, advanced by the TSC; set by the host"),
+        NeedsWallClock => (false, false, "no readable real-time clock"),
+        NoDevice(why) => (false, false, why),
+        NotImplemented => (false, false, "not implemented by Halcyon yet"),
+    };
+    FunctionSupport { interface, function, supported, hardware_backed, note }
+}
+
+/// The support of every function, given the runtime facts.
+pub fn all(facts: PlatformFacts) -> impl Iterator<Item = FunctionSupport> {
+    FUNCTIONS.iter().flat_map(move |(interface, functions)| {
+        functions.iter().map(move |(function, availability)| evaluate(interface, function, *availability, &facts))
+    })
+}
+
+/// The support of one function; `None` if the package has no such function.
+pub fn lookup(facts: PlatformFacts, interface: &str, function: &str) -> Option<FunctionSupport> {
+    all(facts).find(|f| f.interface == interface && f.function == function)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(entropy: bool) -> PlatformFacts {
+        PlatformFacts { tee: TeeKind::None, entropy, wall_clock: true }
+    }
+
+    #[test]
+    fn entropy_decides_random() {
+        assert!(lookup(facts(true), "random", "get-random-bytes").unwrap().supported);
+        let without = lookup(facts(false), "random", "get-random-bytes").unwrap();
+        assert!(!without.supported);
+        assert!(without.note.contains("no hardware entropy"));
+        assert!(!lookup(facts(true), "random", "get-random-bytes").unwrap().hardware_backed, "not on a plain VM");
+    }
+
+    #[test]
+    fn nothing_unimplemented_is_claimed() {
+        assert!(!lookup(facts(true), "crypto", "sign").unwrap().supported);
+        assert!(!lookup(facts(true), "gpu", "adapter.request").unwrap().supported);
+        assert!(lookup(facts(true), "nope", "nope").is_none());
+        let names: Vec<_> = all(facts(true)).map(|f| (f.interface, f.function)).collect();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "no function listed twice");
+    }
+}

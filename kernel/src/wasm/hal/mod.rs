@@ -1,0 +1,51 @@
+//! The ELASTIC TEE HAL imports (`elastic:hal/*@0.1.0`, contract in `wit/`), implemented
+//! with the component model's canonical ABI over core wasm (`halcyon_hal::cabi`).
+//!
+//! Implemented so far: `capabilities`, `clock`, `random`, and `gpu` (which answers
+//! `unsupported`). The other interfaces are reported unsupported by `capabilities`; a
+//! module importing them fails to link with a message naming the import.
+
+mod abi;
+mod capabilities;
+mod clock;
+mod gpu;
+mod random;
+
+use super::runner::WorkloadCtx;
+use halcyon_hal::cabi::ResourceTable;
+use halcyon_hal::platform::TeeKind;
+use halcyon_hal::support::PlatformFacts;
+use wasmi::errors::LinkerError;
+use wasmi::Linker;
+
+/// Resource handles one workload may hold, across all HAL resource types.
+pub const MAX_HANDLES: usize = 1024;
+
+/// A workload's HAL state: its resource tables and what it may know of the platform.
+pub struct HalState {
+    pub facts: PlatformFacts,
+    pub memory_limit: u64,
+    pub stopwatches: ResourceTable<clock::Stopwatch>,
+}
+
+impl HalState {
+    pub fn new(tee: TeeKind, memory_limit: u64) -> Self {
+        Self {
+            facts: PlatformFacts {
+                tee,
+                entropy: crate::random::available(),
+                wall_clock: crate::time::wall_ns().is_some(),
+            },
+            memory_limit,
+            stopwatches: ResourceTable::new(MAX_HANDLES),
+        }
+    }
+}
+
+pub fn add_to_linker(linker: &mut Linker<WorkloadCtx>) -> Result<(), LinkerError> {
+    capabilities::add_to_linker(linker)?;
+    clock::add_to_linker(linker)?;
+    random::add_to_linker(linker)?;
+    gpu::add_to_linker(linker)?;
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! Calls the HAL interfaces Halcyon implements so far through the generated bindings
+//! and prints one checkable line per result.
+use elastic_hal::{capabilities, clock, gpu, random};
+
+fn main() {
+    let platform = capabilities::get_platform();
+    println!("platform={:?} hal-version={} implementation={}", platform.platform, platform.hal_version, platform.implementation);
+    let support = capabilities::list_support();
+    let supported: Vec<String> =
+        support.iter().filter(|f| f.supported).map(|f| format!("{}.{}", f.interface, f.function)).collect();
+    println!("supported={}", supported.join(","));
+    println!("support-entries={}", support.len());
+    println!("is-supported(clock,now)={}", capabilities::is_supported("clock", "now"));
+    println!("is-supported(crypto,sign)={}", capabilities::is_supported("crypto", "sign"));
+    println!("is-supported(nope,nope)={}", capabilities::is_supported("nope", "nope"));
+    let limits = capabilities::get_limits();
+    println!("limits memory={} fuel={:?} handles={}", limits.memory_bytes, limits.fuel, limits.max_handles);
+
+    let now = clock::now().expect("wall clock");
+    println!("now={}.{:09} resolution={}", now.seconds, now.nanoseconds, clock::resolution());
+    let zone = clock::timezone();
+    println!("timezone={} offset={}", zone.name, zone.utc_offset_seconds);
+    let t0 = clock::monotonic_now();
+    let watch = clock::Stopwatch::new();
+    assert!(!watch.is_running());
+    assert_eq!(watch.elapsed(), 0);
+    watch.start();
+    let mut spin = 0u64;
+    while clock::monotonic_now() < t0 + 2_000_000 {
+        spin += 1;
+    }
+    watch.stop();
+    let first = watch.elapsed();
+    assert!(first >= 1_000_000, "stopwatch measured {first} ns");
+    assert_eq!(watch.elapsed(), first, "a stopped stopwatch stands still");
+    watch.reset();
+    assert_eq!(watch.elapsed(), 0);
+    println!("stopwatch ok ({first} ns, {spin} spins)");
+    drop(watch);
+
+    let a = random::get_random_bytes(32).expect("random bytes");
+    let b = random::get_random_bytes(32).expect("random bytes");
+    assert_eq!(a.len(), 32);
+    assert_ne!(a, b);
+    println!("random={}", a.iter().map(|x| format!("{x:02x}")).collect::<String>());
+    match random::get_random_bytes(random::max_request() + 1) {
+        Err(random::RandomError::TooLarge(n)) => println!("too-large={n}"),
+        other => panic!("oversized request answered {other:?}"),
+    }
+    println!("u64={}", random::get_random_u64().expect("u64"));
+
+    match gpu::Adapter::request() {
+        Err(gpu::GpuError::Unsupported(why)) => println!("gpu unsupported: {why}"),
+        Err(other) => panic!("gpu answered {other:?}"),
+        Ok(_) => panic!("gpu claims an adapter"),
+    }
+    println!("hal_basics ok");
+}
