@@ -22,6 +22,9 @@ pub enum Availability {
     NeedsWallClock,
     /// Needs a device this image has no driver for.
     NoDevice(&'static str),
+    /// Needs a hardware root of trust (SEV-SNP or TDX evidence and keys); Halcyon's
+    /// TEE paths do not provide it yet, so it is unsupported everywhere for now.
+    NeedsHardwareRoot,
     /// Part of the contract, not implemented by Halcyon yet.
     NotImplemented,
 }
@@ -65,8 +68,8 @@ pub const FUNCTIONS: &[(&str, &[(&str, Availability)])] = &[
         ("sign", NotImplemented), ("verify", NotImplemented), ("hpke-seal", NotImplemented), ("hpke-open", NotImplemented),
     ]),
     ("attestation", &[
-        ("runtime-measurements", NotImplemented), ("supported-evidence", NotImplemented), ("platform-attestation", NotImplemented),
-        ("sealing-info", NotImplemented), ("seal", NotImplemented), ("unseal", NotImplemented),
+        ("runtime-measurements", Implemented), ("supported-evidence", Implemented), ("platform-attestation", NeedsHardwareRoot),
+        ("sealing-info", NeedsHardwareRoot), ("seal", NeedsHardwareRoot), ("unseal", NeedsHardwareRoot),
     ]),
     ("storage", &[
         ("container.open", NotImplemented), ("container.name", NotImplemented), ("container.set-key", NotImplemented),
@@ -94,7 +97,7 @@ pub const FUNCTIONS: &[(&str, &[(&str, Availability)])] = &[
         ("adapter.request", NO_GPU), ("adapter.info", NO_GPU), ("adapter.set-features", NO_GPU),
         ("adapter.create-device", NO_GPU), ("device.create-compute-pipeline", NO_GPU), ("compute-pipeline.dispatch", NO_GPU),
     ]),
-    ("resources", &[("current", NotImplemented), ("request-memory", NotImplemented), ("request-fuel", NotImplemented)]),
+    ("resources", &[("current", Implemented), ("request-memory", Implemented), ("request-fuel", Implemented)]),
     ("events", &[
         ("event-handler", NotImplemented), ("event-handler.uri", NotImplemented), ("event-handler.subscribe", NotImplemented),
         ("event-handler.unsubscribe", NotImplemented), ("event-handler.poll", NotImplemented), ("send", NotImplemented),
@@ -116,6 +119,10 @@ fn evaluate(interface: &'static str, function: &'static str, availability: Avail
         NeedsWallClock if facts.wall_clock => (true, false, "CMOS RTC read at boot, advanced by the TSC; set by the host"),
         NeedsWallClock => (false, false, "no readable real-time clock"),
         NoDevice(why) => (false, false, why),
+        NeedsHardwareRoot if facts.tee == TeeKind::None => {
+            (false, false, "no hardware root of trust: this is not a confidential VM")
+        }
+        NeedsHardwareRoot => (false, false, "not implemented for this TEE yet"),
         NotImplemented => (false, false, "not implemented by Halcyon yet"),
     };
     FunctionSupport { interface, function, supported, hardware_backed, note }

@@ -13,7 +13,11 @@ fn capabilities_clock_random_and_gpu_through_the_bindings() {
     let supported = out.lines().find_map(|l| l.strip_prefix("supported=")).expect("supported line");
     for claimed in supported.split(',') {
         let interface = claimed.split('.').next().unwrap();
-        assert!(["capabilities", "clock", "random"].contains(&interface), "claims {claimed}");
+        assert!(
+            ["capabilities", "clock", "random", "resources"].contains(&interface)
+                || ["attestation.runtime-measurements", "attestation.supported-evidence"].contains(&claimed),
+            "claims {claimed}"
+        );
     }
     assert!(supported.contains("random.get-random-bytes"));
     assert!(out.contains("is-supported(clock,now)=true\n"));
@@ -24,6 +28,18 @@ fn capabilities_clock_random_and_gpu_through_the_bindings() {
     assert!(out.contains("stopwatch ok"));
     assert!(out.contains("too-large=1048577\n"));
     assert!(out.contains("gpu unsupported: no GPU device or driver in this image\n"));
+    // The measurement log holds this very module, as the host computes it (sha256sum).
+    let sha = std::process::Command::new("sha256sum").arg(guest("hal_basics")).output().unwrap();
+    let digest = String::from_utf8_lossy(&sha.stdout).split_whitespace().next().unwrap().to_string();
+    assert!(out.contains(&format!("measurement kind=workload name=hal_basics.wasm DigestAlgorithm::Sha256 {digest}\n")), "{out}");
+    assert!(out.contains("evidence-formats=0\n"));
+    assert!(out.contains("attestation unsupported: no hardware root of trust: this is not a confidential VM\n"));
+    assert!(out.contains("report-data 65: report data is limited to 64 bytes\n"));
+    assert!(out.contains("seal unsupported: no hardware root of trust"));
+    assert!(out.contains("allocation limit=8388608 used="), "{out}");
+    assert!(out.contains("1 MiB granted: limit=9437184\n"), "{out}");
+    assert!(out.contains("1 TiB refused: "));
+    assert!(out.contains("fuel request: ResourceError::Unsupported("), "{out}");
     assert!(out.ends_with("hal_basics ok\n"));
 
     // The HAL's wall clock agrees with the host's.

@@ -17,7 +17,8 @@ pub enum MemoryDenial {
 }
 
 pub struct WorkloadLimits {
-    memory_limit: usize,
+    /// Linear-memory limit in bytes; `resources.request-memory` may raise it.
+    pub memory_limit: usize,
     pub denial: Option<MemoryDenial>,
 }
 

@@ -39,7 +39,7 @@ pub fn run_bundle(bytes: &[u8], tee: TeeKind) {
             workload.wasm.len(),
             halcyon_hal::measurement::hex(&measurement.sha256)
         );
-        let result = runner::run(index, workload, tee);
+        let result = runner::run(index, workload, tee, log.entries());
         crate::kprintln!(
             "workload {index} '{}': {} (kernel heap in use after it: {} KiB)",
             workload.name,

@@ -7,6 +7,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use halcyon_hal::bundle::Workload;
 use halcyon_hal::channel::{Frame, Outcome};
+use halcyon_hal::measurement::Measurement;
 use halcyon_hal::platform::TeeKind;
 use wasmi::{Config, TrapCode, Engine, Error, Linker, Module, Store};
 
@@ -50,11 +51,11 @@ const MAX_STACK_SLOTS: usize = 512 * 1024;
 
 /// Without `--memory`, a workload may use this share of the heap that is free when it
 /// starts (growing a memory briefly needs old + new size, as the buffer is reallocated).
-fn default_memory_limit() -> usize {
+pub fn default_memory_limit() -> usize {
     memory::heap::free_bytes() / 2
 }
 
-pub fn run(index: u8, workload: &Workload<'_>, tee: TeeKind) -> RunResult {
+pub fn run(index: u8, workload: &Workload<'_>, tee: TeeKind, measurements: &[Measurement]) -> RunResult {
     channel::send(&Frame::Start { workload: index, boot_ns: time::since_reset_ns(), name: workload.name });
     let free = memory::heap::free_bytes();
     // Parsing and translating a module takes a multiple of its size in kernel memory.
@@ -87,7 +88,7 @@ pub fn run(index: u8, workload: &Workload<'_>, tee: TeeKind) -> RunResult {
         .unwrap_or_else(default_memory_limit);
     let ctx = WorkloadCtx {
         wasi: WasiCtx::new(index, &workload.args, &workload.env, tee),
-        hal: super::hal::HalState::new(tee, memory_limit as u64),
+        hal: super::hal::HalState::new(tee, measurements),
         limits: WorkloadLimits::new(memory_limit),
     };
     let mut store = Store::new(&engine, ctx);

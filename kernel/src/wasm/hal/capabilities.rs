@@ -79,7 +79,7 @@ fn is_supported(caller: &mut Caller<'_, WorkloadCtx>, args: [u32; 4]) -> Result<
 /// option<u64> fuel @8 (discriminant) / @16 (value), max-handles @24, max-sockets @28.
 fn get_limits(caller: &mut Caller<'_, WorkloadCtx>, retptr: u32) -> Result<(), AbiError> {
     let fuel = caller.get_fuel().ok();
-    let memory_limit = caller.data().hal.memory_limit;
+    let memory_limit = caller.data().limits.memory_limit as u64;
     let mut guest = CallerGuest::new(caller)?;
     let mut out = Writer::aligned(guest.memory(), retptr, 32, 8)?;
     out.u64(0, memory_limit)?;

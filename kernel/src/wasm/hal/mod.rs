@@ -1,18 +1,23 @@
 //! The ELASTIC TEE HAL imports (`elastic:hal/*@0.1.0`, contract in `wit/`), implemented
 //! with the component model's canonical ABI over core wasm (`halcyon_hal::cabi`).
 //!
-//! Implemented so far: `capabilities`, `clock`, `random`, and `gpu` (which answers
-//! `unsupported`). The other interfaces are reported unsupported by `capabilities`; a
+//! Implemented so far: `capabilities`, `clock`, `random`, `resources`, `attestation`
+//! (measurements; platform evidence and sealing answer `unsupported` on a plain VM) and
+//! `gpu` (which answers `unsupported`). The other interfaces are reported unsupported by `capabilities`; a
 //! module importing them fails to link with a message naming the import.
 
 mod abi;
+mod attestation;
 mod capabilities;
 mod clock;
 mod gpu;
 mod random;
+mod resources;
 
 use super::runner::WorkloadCtx;
+use alloc::vec::Vec;
 use halcyon_hal::cabi::ResourceTable;
+use halcyon_hal::measurement::Measurement;
 use halcyon_hal::platform::TeeKind;
 use halcyon_hal::support::PlatformFacts;
 use wasmi::errors::LinkerError;
@@ -24,19 +29,20 @@ pub const MAX_HANDLES: usize = 1024;
 /// A workload's HAL state: its resource tables and what it may know of the platform.
 pub struct HalState {
     pub facts: PlatformFacts,
-    pub memory_limit: u64,
+    /// The measurement log up to and including this workload.
+    pub measurements: Vec<Measurement>,
     pub stopwatches: ResourceTable<clock::Stopwatch>,
 }
 
 impl HalState {
-    pub fn new(tee: TeeKind, memory_limit: u64) -> Self {
+    pub fn new(tee: TeeKind, measurements: &[Measurement]) -> Self {
         Self {
             facts: PlatformFacts {
                 tee,
                 entropy: crate::random::available(),
                 wall_clock: crate::time::wall_ns().is_some(),
             },
-            memory_limit,
+            measurements: measurements.to_vec(),
             stopwatches: ResourceTable::new(MAX_HANDLES),
         }
     }
@@ -47,5 +53,7 @@ pub fn add_to_linker(linker: &mut Linker<WorkloadCtx>) -> Result<(), LinkerError
     clock::add_to_linker(linker)?;
     random::add_to_linker(linker)?;
     gpu::add_to_linker(linker)?;
+    resources::add_to_linker(linker)?;
+    attestation::add_to_linker(linker)?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Calls the HAL interfaces Halcyon implements so far through the generated bindings
 //! and prints one checkable line per result.
-use elastic_hal::{capabilities, clock, gpu, random};
+use elastic_hal::{attestation, capabilities, clock, gpu, random, resources};
 
 fn main() {
     let platform = capabilities::get_platform();
@@ -53,6 +53,45 @@ fn main() {
         Err(gpu::GpuError::Unsupported(why)) => println!("gpu unsupported: {why}"),
         Err(other) => panic!("gpu answered {other:?}"),
         Ok(_) => panic!("gpu claims an adapter"),
+    }
+    // Attestation: the measurement log is real; hardware evidence and sealing are not
+    // available on a plain VM, and say so.
+    for m in attestation::runtime_measurements() {
+        let digest: String = m.digest.iter().map(|x| format!("{x:02x}")).collect();
+        println!("measurement kind={} name={} {:?} {digest}", m.kind, m.name, m.algorithm);
+    }
+    println!("evidence-formats={}", attestation::supported_evidence().len());
+    match attestation::platform_attestation(attestation::EvidenceFormat::SevSnpReport, &[7; 64]) {
+        Err(attestation::AttestationError::Unsupported(why)) => println!("attestation unsupported: {why}"),
+        other => panic!("attestation answered {other:?}"),
+    }
+    match attestation::platform_attestation(attestation::EvidenceFormat::TdxReport, &[7; 65]) {
+        Err(attestation::AttestationError::InvalidArgument(why)) => println!("report-data 65: {why}"),
+        other => panic!("oversized report data answered {other:?}"),
+    }
+    match attestation::seal(attestation::SealBinding::Workload, b"secret") {
+        Err(attestation::AttestationError::Unsupported(why)) => println!("seal unsupported: {why}"),
+        other => panic!("seal answered {other:?}"),
+    }
+
+    // Resources: memory grants come from the kernel's headroom and are enforced.
+    let before = resources::current();
+    println!("allocation limit={} used={} fuel={:?}", before.memory_limit, before.memory_used, before.fuel_remaining);
+    match resources::request_memory(1 << 20) {
+        Ok(granted) => {
+            assert_eq!(granted, before.memory_limit + (1 << 20));
+            assert_eq!(resources::current().memory_limit, granted, "the new limit is in force");
+            println!("1 MiB granted: limit={granted}");
+        }
+        Err(e) => println!("1 MiB refused: {e:?}"),
+    }
+    match resources::request_memory(1 << 40) {
+        Err(resources::ResourceError::Refused(why)) => println!("1 TiB refused: {why}"),
+        other => panic!("1 TiB answered {other:?}"),
+    }
+    match resources::request_fuel(1000) {
+        Err(e) => println!("fuel request: {e:?}"),
+        Ok(f) => panic!("fuel granted {f}"),
     }
     println!("hal_basics ok");
 }
