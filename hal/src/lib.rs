@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod cabi;
 pub mod channel;
 pub mod civil_time;
+pub mod crypto;
 pub mod measurement;
 #[cfg(test)]
 mod mutation;
