@@ -14,7 +14,7 @@ EXAMPLES := $(notdir $(wildcard examples/*))
 all: image guests examples
 
 qemu:
-	@./.ci/ensure-qemu
+	@./.ci/ensure-tools
 
 kernel:
 	$(CARGO) build -p halcyon-kernel --target $(KERNEL_TARGET) --profile kernel

@@ -61,11 +61,11 @@ pub const FUNCTIONS: &[(&str, &[(&str, Availability)])] = &[
     ]),
     ("random", &[("max-request", Implemented), ("get-random-bytes", NeedsEntropy), ("get-random-u64", NeedsEntropy)]),
     ("crypto", &[
-        ("key-context.import", NotImplemented), ("key-context.generate", NotImplemented), ("key-context.algorithm", NotImplemented),
-        ("key-context.public-key", NotImplemented), ("hash", NotImplemented), ("hasher", NotImplemented),
-        ("hasher.update", NotImplemented), ("hasher.finish", NotImplemented), ("mac-compute", NotImplemented),
-        ("mac-verify", NotImplemented), ("aead-encrypt", NotImplemented), ("aead-decrypt", NotImplemented),
-        ("sign", NotImplemented), ("verify", NotImplemented), ("hpke-seal", NotImplemented), ("hpke-open", NotImplemented),
+        ("key-context.import", Implemented), ("key-context.generate", NeedsEntropy), ("key-context.algorithm", Implemented),
+        ("key-context.public-key", Implemented), ("hash", Implemented), ("hasher", Implemented),
+        ("hasher.update", Implemented), ("hasher.finish", Implemented), ("mac-compute", Implemented),
+        ("mac-verify", Implemented), ("aead-encrypt", Implemented), ("aead-decrypt", Implemented),
+        ("sign", Implemented), ("verify", Implemented), ("hpke-seal", NeedsEntropy), ("hpke-open", Implemented),
     ]),
     ("attestation", &[
         ("runtime-measurements", Implemented), ("supported-evidence", Implemented), ("platform-attestation", NeedsHardwareRoot),
@@ -159,7 +159,9 @@ mod tests {
 
     #[test]
     fn nothing_unimplemented_is_claimed() {
-        assert!(!lookup(facts(true), "crypto", "sign").unwrap().supported);
+        assert!(lookup(facts(true), "crypto", "sign").unwrap().supported);
+        assert!(!lookup(facts(false), "crypto", "key-context.generate").unwrap().supported, "needs entropy");
+        assert!(!lookup(facts(true), "storage", "container.open").unwrap().supported);
         assert!(!lookup(facts(true), "gpu", "adapter.request").unwrap().supported);
         assert!(lookup(facts(true), "nope", "nope").is_none());
         let names: Vec<_> = all(facts(true)).map(|f| (f.interface, f.function)).collect();

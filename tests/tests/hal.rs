@@ -14,14 +14,15 @@ fn capabilities_clock_random_and_gpu_through_the_bindings() {
     for claimed in supported.split(',') {
         let interface = claimed.split('.').next().unwrap();
         assert!(
-            ["capabilities", "clock", "random", "resources"].contains(&interface)
+            ["capabilities", "clock", "random", "resources", "crypto"].contains(&interface)
                 || ["attestation.runtime-measurements", "attestation.supported-evidence"].contains(&claimed),
             "claims {claimed}"
         );
     }
     assert!(supported.contains("random.get-random-bytes"));
     assert!(out.contains("is-supported(clock,now)=true\n"));
-    assert!(out.contains("is-supported(crypto,sign)=false\n"));
+    assert!(out.contains("is-supported(crypto,sign)=true\n"));
+    assert!(out.contains("is-supported(storage,container.open)=false\n"));
     assert!(out.contains("is-supported(nope,nope)=false\n"));
     assert!(out.contains("limits memory=8388608 fuel=None handles=1024\n"), "{out}");
     assert!(out.contains("timezone=UTC offset=0\n"));

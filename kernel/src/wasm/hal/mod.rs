@@ -10,6 +10,7 @@ mod abi;
 mod attestation;
 mod capabilities;
 mod clock;
+mod crypto;
 mod gpu;
 mod random;
 mod resources;
@@ -32,6 +33,8 @@ pub struct HalState {
     /// The measurement log up to and including this workload.
     pub measurements: Vec<Measurement>,
     pub stopwatches: ResourceTable<clock::Stopwatch>,
+    pub keys: ResourceTable<halcyon_hal::crypto::Key>,
+    pub hashers: ResourceTable<halcyon_hal::crypto::Hasher>,
 }
 
 impl HalState {
@@ -44,6 +47,8 @@ impl HalState {
             },
             measurements: measurements.to_vec(),
             stopwatches: ResourceTable::new(MAX_HANDLES),
+            keys: ResourceTable::new(MAX_HANDLES),
+            hashers: ResourceTable::new(MAX_HANDLES),
         }
     }
 }
@@ -51,6 +56,7 @@ impl HalState {
 pub fn add_to_linker(linker: &mut Linker<WorkloadCtx>) -> Result<(), LinkerError> {
     capabilities::add_to_linker(linker)?;
     clock::add_to_linker(linker)?;
+    crypto::add_to_linker(linker)?;
     random::add_to_linker(linker)?;
     gpu::add_to_linker(linker)?;
     resources::add_to_linker(linker)?;

@@ -12,6 +12,7 @@ fn main() {
     println!("support-entries={}", support.len());
     println!("is-supported(clock,now)={}", capabilities::is_supported("clock", "now"));
     println!("is-supported(crypto,sign)={}", capabilities::is_supported("crypto", "sign"));
+    println!("is-supported(storage,container.open)={}", capabilities::is_supported("storage", "container.open"));
     println!("is-supported(nope,nope)={}", capabilities::is_supported("nope", "nope"));
     let limits = capabilities::get_limits();
     println!("limits memory={} fuel={:?} handles={}", limits.memory_bytes, limits.fuel, limits.max_handles);
