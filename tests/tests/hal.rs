@@ -121,3 +121,23 @@ fn hostile_abi_use_traps_only_that_workload() {
     assert!(stdout(&output).starts_with("hello from halcyon\n"), "the last workload still ran");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_hal_tour_example_runs() {
+    let tour = root().join("target/examples/hal-tour.wasm");
+    assert!(tour.exists(), "run `make test`, which builds the examples");
+    let output = run(&[path_str(&tour)]);
+    assert_exit(&output, 0);
+    let out = stdout(&output);
+    for line in [
+        "capabilities.get-platform: PlatformKind::None, HAL 0.1.0",
+        "crypto ed25519 signature: ",
+        "crypto ecdsa-p256 signature (DER): 30",
+        "crypto aes-256-gcm ciphertext+tag: ",
+        "crypto.hpke-seal/open: Ok(true)",
+        "attestation.platform-attestation: Err(AttestationError::Unsupported(",
+        "gpu.adapter.request: Err(GpuError::Unsupported(",
+    ] {
+        assert!(out.contains(line), "missing '{line}' in:\n{out}");
+    }
+}

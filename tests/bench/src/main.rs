@@ -114,6 +114,32 @@ fn write_into_performance_doc(root: &Path, table: &str) {
     }
 }
 
+/// HAL figures, Halcyon only: `(label, median, unit)` from the `hal_bench` guest.
+fn hal_figures(root: &Path, runs: usize, bytes: usize) -> Vec<(String, f64, String)> {
+    let halcyon = required(root.join("target/release/halcyon"));
+    let image = required(root.join("target/halcyon/halcyon.elf"));
+    let guest = required(root.join("target/wasm32-wasip1/release/hal_bench.wasm"));
+    let mut samples: Vec<(String, String, Vec<f64>)> = Vec::new();
+    for _ in 0..runs {
+        let output = Command::new(&halcyon)
+            .arg("run").arg("--image").arg(&image).args(["--ram", "256MiB"]).arg(&guest).arg(bytes.to_string())
+            .output()
+            .expect("halcyon runs");
+        assert!(output.status.success(), "hal_bench failed: {}", String::from_utf8_lossy(&output.stderr));
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            if let ["result", name, value, unit] = parts[..] {
+                let value: f64 = value.parse().unwrap_or(f64::NAN);
+                match samples.iter_mut().find(|(n, _, _)| n == name) {
+                    Some((_, _, v)) => v.push(value),
+                    None => samples.push((name.to_string(), unit.to_string(), vec![value])),
+                }
+            }
+        }
+    }
+    samples.into_iter().map(|(name, unit, values)| (name, median(values), unit)).collect()
+}
+
 fn main() {
     let root = workspace_root();
     let s = settings();
@@ -193,6 +219,18 @@ fn main() {
     for row in &rows {
         table.push_str(&row.markdown());
         table.push('\n');
+    }
+    let hal_bytes = if std::env::var_os("HALCYON_BENCH_QUICK").is_some() { 1 << 18 } else { 4 << 20 };
+    eprintln!("bench: HAL calls and HAL crypto against in-wasm crypto");
+    table.push_str(&format!(
+        "\nThe HAL inside a Halcyon workload (`tests/guests/hal_bench`, {} KiB inputs, median of {} runs): \
+         the same algorithm through the HAL (native code in the kernel) and compiled into the wasm (interpreted).\n\n\
+         | measurement | value |\n|---|---|\n",
+        hal_bytes / 1024,
+        s.compute_runs
+    ));
+    for (name, value, unit) in hal_figures(&root, s.compute_runs, hal_bytes) {
+        table.push_str(&format!("| {name} | {value:.2} {unit} |\n"));
     }
     println!("{table}");
     if std::env::var_os("HALCYON_BENCH_QUICK").is_none() {
