@@ -7,8 +7,19 @@ use sha2::{Digest, Sha256};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MeasurementKind {
+    /// The kernel's read-only loaded segments (rodata, then text), as in the image file.
+    Kernel,
     /// A workload's WebAssembly module.
     Workload,
+}
+
+impl MeasurementKind {
+    pub const fn name(self) -> &'static str {
+        match self {
+            MeasurementKind::Kernel => "kernel",
+            MeasurementKind::Workload => "workload",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +41,16 @@ impl MeasurementLog {
 
     /// Hashes `data` and appends the measurement.
     pub fn record(&mut self, kind: MeasurementKind, name: &str, data: &[u8]) -> &Measurement {
-        let sha256: [u8; 32] = Sha256::digest(data).into();
+        self.record_parts(kind, name, &[data])
+    }
+
+    /// Hashes the concatenation of `parts` and appends the measurement.
+    pub fn record_parts(&mut self, kind: MeasurementKind, name: &str, parts: &[&[u8]]) -> &Measurement {
+        let mut hasher = Sha256::new();
+        for part in parts {
+            hasher.update(part);
+        }
+        let sha256: [u8; 32] = hasher.finalize().into();
         self.entries.push(Measurement { kind, name: String::from(name), sha256 });
         &self.entries[self.entries.len() - 1]
     }
@@ -64,6 +84,8 @@ mod tests {
         let empty = log.record(MeasurementKind::Workload, "empty", b"").clone();
         assert_eq!(hex(&empty.sha256), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         assert_eq!(log.entries().len(), 2);
+        let split = log.record_parts(MeasurementKind::Kernel, "k", &[b"a", b"bc"]).clone();
+        assert_eq!(split.sha256, abc.sha256, "parts hash as their concatenation");
         assert_eq!(log.entries()[0].name, "abc");
     }
 }

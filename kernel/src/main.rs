@@ -20,6 +20,7 @@ mod time;
 mod wasm;
 
 use arch::exit::{exit_vm, ExitStatus};
+use halcyon_hal::measurement::{MeasurementKind, MeasurementLog};
 
 /// Called by the PVH entry stub with the physical address of `hvm_start_info`.
 #[no_mangle]
@@ -54,13 +55,17 @@ pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
         ),
     }
 
+    let mut measurements = MeasurementLog::new();
+    let kernel = measurements.record_parts(MeasurementKind::Kernel, "halcyon-kernel", &memory::kernel_image_parts());
+    kprintln!("measured kernel: sha256 {}", halcyon_hal::measurement::hex(&kernel.sha256));
+
     let Some(bundle) = &boot.bundle else {
         kprintln!("no workload bundle was passed (QEMU -initrd); nothing to run");
         exit_vm(ExitStatus::RunComplete);
     };
     // SAFETY: `bundle` comes from the boot info and `memory::init` succeeded.
     let bytes = unsafe { memory::bundle_bytes(bundle) };
-    wasm::run_bundle(bytes, tee);
+    wasm::run_bundle(bytes, tee, &mut measurements);
     exit_vm(ExitStatus::RunComplete)
 }
 

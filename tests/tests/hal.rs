@@ -3,6 +3,28 @@
 mod common;
 use common::*;
 
+/// SHA-256 over the image's read-only segment and then its text segment (file bytes),
+/// computed independently of the kernel.
+fn kernel_digest() -> String {
+    use object::read::elf::{FileHeader, ProgramHeader};
+    use sha2::Digest;
+    let bytes = std::fs::read(image()).unwrap();
+    let header = object::elf::FileHeader64::<object::Endianness>::parse(&*bytes).unwrap();
+    let endian = header.endian().unwrap();
+    let segments = header.program_headers(endian, &*bytes).unwrap();
+    let segment = |flags: u32| {
+        let s = segments
+            .iter()
+            .find(|s| s.p_type(endian) == object::elf::PT_LOAD && s.p_flags(endian) == flags)
+            .expect("segment");
+        s.data(endian, &*bytes).unwrap()
+    };
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(segment(object::elf::PF_R));
+    hasher.update(segment(object::elf::PF_R | object::elf::PF_X));
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[test]
 fn capabilities_clock_random_and_gpu_through_the_bindings() {
     let output = run(&["--memory", "8MiB", path_str(&guest("hal_basics"))]);
@@ -33,6 +55,11 @@ fn capabilities_clock_random_and_gpu_through_the_bindings() {
     let sha = std::process::Command::new("sha256sum").arg(guest("hal_basics")).output().unwrap();
     let digest = String::from_utf8_lossy(&sha.stdout).split_whitespace().next().unwrap().to_string();
     assert!(out.contains(&format!("measurement kind=workload name=hal_basics.wasm DigestAlgorithm::Sha256 {digest}\n")), "{out}");
+    // ... and the kernel itself: its read-only (R) and text (R X) segments as the image
+    // file carries them, hashed in that order.
+    let kernel_line = format!("measurement kind=kernel name=halcyon-kernel DigestAlgorithm::Sha256 {}\n", kernel_digest());
+    assert!(out.contains(&kernel_line), "expected {kernel_line} in:\n{out}");
+    assert!(out.find("kind=kernel").unwrap() < out.find("kind=workload").unwrap(), "the kernel is measured first");
     assert!(out.contains("evidence-formats=0\n"));
     assert!(out.contains("attestation unsupported: no hardware root of trust: this is not a confidential VM\n"));
     assert!(out.contains("report-data 65: report data is limited to 64 bytes\n"));

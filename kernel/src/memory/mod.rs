@@ -89,6 +89,19 @@ pub fn init(boot: &BootInfo) -> Result<MemoryReport, MemoryError> {
     Ok(MemoryReport { ram_bytes: ram.total(), heap })
 }
 
+/// The kernel's own read-only loaded bytes: the read-only segment's contents (notes and
+/// .rodata) and .text, exactly as the ELF file carries them in its `R` and `R X`
+/// segments — what the measurement log records for the kernel.
+pub fn kernel_image_parts() -> [&'static [u8]; 2] {
+    let layout = paging::kernel_layout();
+    [layout.rodata_contents, layout.text_contents].map(|range| {
+        // SAFETY: both ranges lie inside the kernel image, which is mapped for the kernel's
+        // whole life, and are read-only (the page tables map rodata and text without
+        // WRITABLE), so shared references to them can never observe a write.
+        unsafe { core::slice::from_raw_parts(range.start as *const u8, (range.end - range.start) as usize) }
+    })
+}
+
 /// The workload bundle the VMM loaded as a PVH module.
 ///
 /// # Safety

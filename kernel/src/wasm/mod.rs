@@ -16,7 +16,7 @@ use halcyon_hal::measurement::{MeasurementKind, MeasurementLog};
 use halcyon_hal::platform::TeeKind;
 
 /// Runs every workload in the bundle, in order, and sends the final DONE frame.
-pub fn run_bundle(bytes: &[u8], tee: TeeKind) {
+pub fn run_bundle(bytes: &[u8], tee: TeeKind, log: &mut MeasurementLog) {
     let workloads = match bundle::parse(bytes) {
         Ok(workloads) => workloads,
         Err(e) => {
@@ -28,7 +28,6 @@ pub fn run_bundle(bytes: &[u8], tee: TeeKind) {
     };
     crate::kprintln!("bundle: {} workload(s)", workloads.len());
 
-    let mut log = MeasurementLog::new();
     let mut failed = 0u32;
     for (index, workload) in workloads.iter().enumerate() {
         let index = index as u8; // bundle::parse caps the count at MAX_WORKLOADS (255)

@@ -25,6 +25,7 @@ pub const MAX_IDENTITY_MAPPED: u64 = 512 * GIB1;
 
 extern "C" {
     static __kernel_start: u8;
+    static __rodata_end: u8;
     static __text_start: u8;
     static __text_end: u8;
     static __data_start: u8;
@@ -35,8 +36,13 @@ extern "C" {
 /// Where the linker put the parts of the kernel image (see `boot/link.ld`).
 #[derive(Clone, Debug)]
 pub struct KernelLayout {
+    /// The read-only segment up to the page boundary before text.
     pub rodata: Range<u64>,
+    /// The bytes the linker put in the read-only segment (notes and .rodata).
+    pub rodata_contents: Range<u64>,
     pub text: Range<u64>,
+    /// The bytes of .text, without the padding to the next page.
+    pub text_contents: Range<u64>,
     pub data: Range<u64>,
     pub stack_guard: u64,
 }
@@ -59,7 +65,9 @@ pub fn kernel_layout() -> KernelLayout {
         let text_start = symbol_address(&__text_start);
         KernelLayout {
             rodata: symbol_address(&__kernel_start)..text_start,
+            rodata_contents: symbol_address(&__kernel_start)..symbol_address(&__rodata_end),
             text: text_start..symbol_address(&__text_end).next_multiple_of(KIB4),
+            text_contents: text_start..symbol_address(&__text_end),
             data: symbol_address(&__data_start)..symbol_address(&__kernel_end),
             stack_guard: symbol_address(&__boot_stack_guard),
         }

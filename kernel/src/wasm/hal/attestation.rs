@@ -7,7 +7,6 @@ use super::abi::{trap, CallerGuest};
 use crate::wasm::runner::WorkloadCtx;
 use alloc::vec::Vec;
 use halcyon_hal::cabi::{lift_bytes, lift_enum, lower_bytes, AbiError, Guest, Writer};
-use halcyon_hal::measurement::MeasurementKind;
 use halcyon_hal::platform::TeeKind;
 use wasmi::{Caller, Error, Linker};
 
@@ -36,11 +35,8 @@ fn runtime_measurements(caller: &mut Caller<'_, WorkloadCtx>, retptr: u32) -> Re
     let entries = guest.ctx().hal.measurements.clone();
     let mut records = Vec::new();
     for m in &entries {
-        let kind = match m.kind {
-            MeasurementKind::Workload => "workload",
-        };
         records.push((
-            lower_bytes(&mut guest, kind.as_bytes())?,
+            lower_bytes(&mut guest, m.kind.name().as_bytes())?,
             lower_bytes(&mut guest, m.name.as_bytes())?,
             lower_bytes(&mut guest, &m.sha256)?,
         ));
