@@ -106,12 +106,16 @@ pvh_start64:
     hlt
     jmp 3b
 
+/* The descriptors have their "accessed" bit (type bit 0, SDM vol. 3A §3.4.5.1) already
+ * set: otherwise the CPU sets it in memory when a segment register is loaded, and this
+ * read-only table is part of the kernel's measured image (measurement log), which must
+ * stay as the image file has it. */
 .section .rodata.boot_gdt, "a"
 .balign 16
 boot_gdt:
     .quad 0                         /* null */
-    .quad 0x00AF9A000000FFFF        /* 0x08: 64-bit code, DPL0 */
-    .quad 0x00CF92000000FFFF        /* 0x10: data, DPL0 */
+    .quad 0x00AF9B000000FFFF        /* 0x08: 64-bit code, DPL0, accessed */
+    .quad 0x00CF93000000FFFF        /* 0x10: data, DPL0, accessed */
 boot_gdt_end:
 boot_gdt_pointer:
     .word boot_gdt_end - boot_gdt - 1
