@@ -14,11 +14,14 @@
 //! bytes    = len:u32 ++ byte{len}
 //! list     = count:u32 ++ bytes{count}      (each a UTF-8 string)
 //! ```
-//! `args` include argv[0]; each `env` entry is `KEY=VALUE`.
+//! `args` include argv[0]; each `env` entry is `KEY=VALUE`. A workload's `size` lets a
+//! reader skip it and bounds every length inside it. Workloads run in bundle order and
+//! are numbered from 0, which is their index on the workload channel.
 
 use alloc::vec::Vec;
 use core::fmt;
 
+/// The first eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"HCYBNDL\0";
 /// Bumped whenever the layout changes; the kernel ELF carries it in a note.
 pub const VERSION: u32 = 1;
@@ -28,25 +31,38 @@ pub const MAX_WORKLOADS: usize = 255;
 /// One workload, borrowing from the bundle bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Workload<'a> {
+    /// Shown in messages about the workload (usually the module's file name).
     pub name: &'a str,
+    /// The WebAssembly module (binary format; validated by the kernel, not here).
     pub wasm: &'a [u8],
+    /// The WASI arguments, argv[0] included.
     pub args: Vec<&'a str>,
+    /// The WASI environment, `KEY=VALUE` each.
     pub env: Vec<&'a str>,
+    /// Fuel the workload may burn; `None` runs it unmetered.
     pub fuel: Option<u64>,
+    /// Cap on the workload's linear memory in bytes; `None` for the kernel's default.
     pub memory_limit: Option<u64>,
 }
 
 /// What is wrong with a bundle.
+///
+/// `workload` is the index of the offending workload (`None`: the bundle header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BundleError {
+    /// The input does not start with [`MAGIC`].
     BadMagic,
+    /// The version field is not [`VERSION`].
     UnsupportedVersion(u32),
+    /// The count field exceeds [`MAX_WORKLOADS`].
     TooManyWorkloads(u32),
     /// A length or count runs past the end of its container.
     Truncated { workload: Option<u32>, field: &'static str },
+    /// A name, argument or environment entry is not UTF-8.
     InvalidUtf8 { workload: u32, field: &'static str },
     /// An environment entry without `=`.
     BadEnvironment { workload: u32 },
+    /// The reserved field after the limits is not zero.
     ReservedNotZero { workload: u32 },
     /// Bytes left over inside a workload record or after the last one.
     TrailingBytes { workload: Option<u32> },
@@ -95,27 +111,34 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, len: usize, field: &'static str) -> Result<&'a [u8], BundleError> {
-        if len > self.bytes.len() {
-            return Err(BundleError::Truncated { workload: self.workload, field });
-        }
-        let (head, rest) = self.bytes.split_at(len);
+        let (head, rest) = self
+            .bytes
+            .split_at_checked(len)
+            .ok_or(BundleError::Truncated { workload: self.workload, field })?;
         self.bytes = rest;
         Ok(head)
     }
 
+    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], BundleError> {
+        let (head, rest) = self
+            .bytes
+            .split_first_chunk::<N>()
+            .ok_or(BundleError::Truncated { workload: self.workload, field })?;
+        self.bytes = rest;
+        Ok(*head)
+    }
+
     fn u32(&mut self, field: &'static str) -> Result<u32, BundleError> {
-        let b = self.take(4, field)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        self.array(field).map(u32::from_le_bytes)
     }
 
     fn u64(&mut self, field: &'static str) -> Result<u64, BundleError> {
-        let lo = u64::from(self.u32(field)?);
-        let hi = u64::from(self.u32(field)?);
-        Ok(lo | hi << 32)
+        self.array(field).map(u64::from_le_bytes)
     }
 
     fn bytes(&mut self, field: &'static str) -> Result<&'a [u8], BundleError> {
-        let len = self.u32(field)? as usize;
+        // A length that does not fit usize cannot fit the input either.
+        let len = usize::try_from(self.u32(field)?).unwrap_or(usize::MAX);
         self.take(len, field)
     }
 
@@ -126,7 +149,7 @@ impl<'a> Reader<'a> {
     }
 
     fn list(&mut self, field: &'static str) -> Result<Vec<&'a str>, BundleError> {
-        let count = self.u32(field)? as usize;
+        let count = usize::try_from(self.u32(field)?).unwrap_or(usize::MAX);
         // Each entry takes at least its 4-byte length: a count the remaining bytes cannot
         // hold is rejected before anything is reserved for it.
         if count > self.bytes.len() / 4 {
@@ -183,10 +206,11 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Workload<'_>>, BundleError> {
         return Err(BundleError::UnsupportedVersion(version));
     }
     let count = r.u32("workload count")?;
-    if count as usize > MAX_WORKLOADS {
+    if usize::try_from(count).map_or(true, |n| n > MAX_WORKLOADS) {
         return Err(BundleError::TooManyWorkloads(count));
     }
-    let mut workloads = Vec::with_capacity((count as usize).min(r.bytes.len() / 4));
+    // Each workload takes at least its 4-byte size field.
+    let mut workloads = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(r.bytes.len() / 4));
     for index in 0..count {
         r.workload = Some(index);
         let record = r.bytes("workload record")?;
@@ -202,24 +226,34 @@ fn put_u32(out: &mut Vec<u8>, v: u32) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+/// A length or count as the layout's `u32`.
+fn wire_len(len: usize) -> u32 {
+    u32::try_from(len).expect("bundle field longer than 4 GiB (callers check sizes first)")
+}
+
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    // Lengths beyond 4 GiB cannot be expressed; the host tool rejects such inputs first.
-    put_u32(out, b.len() as u32);
+    put_u32(out, wire_len(b.len()));
     out.extend_from_slice(b);
 }
 
-/// Encodes workloads into a bundle (host side).
+/// Encodes workloads into a bundle (host side). The result parses back to `workloads`
+/// with [`parse`] if they satisfy its rules (at most [`MAX_WORKLOADS`], `=` in every
+/// environment entry).
+///
+/// # Panics
+/// If a workload's record (module, strings and fixed fields together) exceeds 4 GiB,
+/// which the layout cannot express. Callers bound their inputs first.
 pub fn encode(workloads: &[Workload<'_>]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&MAGIC);
     put_u32(&mut out, VERSION);
-    put_u32(&mut out, workloads.len() as u32);
+    put_u32(&mut out, wire_len(workloads.len()));
     for w in workloads {
         let mut rec = Vec::with_capacity(w.wasm.len() + 256);
         put_bytes(&mut rec, w.name.as_bytes());
         put_bytes(&mut rec, w.wasm);
         for list in [&w.args, &w.env] {
-            put_u32(&mut rec, list.len() as u32);
+            put_u32(&mut rec, wire_len(list.len()));
             for item in list.iter() {
                 put_bytes(&mut rec, item.as_bytes());
             }
@@ -298,6 +332,59 @@ mod tests {
         let mut bytes = encode(&sample());
         bytes[8] = 2;
         assert_eq!(parse(&bytes), Err(BundleError::UnsupportedVersion(2)));
+    }
+
+    #[test]
+    fn errors_name_the_workload_and_field() {
+        let mut w = sample();
+        w[1].args = vec!["ok"];
+        let mut bytes = encode(&w);
+        // Corrupt the last byte of workload 1's only argument ("ok" -> "o\xff").
+        let at = bytes.windows(2).rposition(|p| p == b"ok").unwrap() + 1;
+        bytes[at] = 0xff;
+        assert_eq!(parse(&bytes), Err(BundleError::InvalidUtf8 { workload: 1, field: "arguments" }));
+
+        // A record one byte longer than its fields.
+        let mut rec = Vec::new();
+        put_bytes(&mut rec, b"n");
+        put_bytes(&mut rec, b"");
+        put_u32(&mut rec, 0);
+        put_u32(&mut rec, 0);
+        rec.extend([0; 8 + 8 + 4 + 1]);
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend(VERSION.to_le_bytes());
+        bytes.extend(1u32.to_le_bytes());
+        put_bytes(&mut bytes, &rec);
+        assert_eq!(parse(&bytes), Err(BundleError::TrailingBytes { workload: Some(0) }));
+        assert_eq!(parse(&bytes).unwrap_err().to_string(), "trailing bytes in workload 0");
+
+        // A record size beyond the input.
+        let mut bytes = encode(&sample()[1..]);
+        bytes[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(parse(&bytes), Err(BundleError::Truncated { workload: Some(0), field: "workload record" }));
+    }
+
+    #[test]
+    fn limits_of_zero_mean_none() {
+        let w = Workload { name: "z", wasm: b"", args: vec![], env: vec![], fuel: Some(0), memory_limit: Some(0) };
+        let bytes = encode(&[w]);
+        let parsed = parse(&bytes).unwrap();
+        assert_eq!((parsed[0].fuel, parsed[0].memory_limit), (None, None));
+        let w = Workload { name: "m", wasm: b"", args: vec![], env: vec![], fuel: Some(u64::MAX), memory_limit: Some(u64::MAX) };
+        let bytes = encode(&[w]);
+        let parsed = parse(&bytes).unwrap();
+        assert_eq!((parsed[0].fuel, parsed[0].memory_limit), (Some(u64::MAX), Some(u64::MAX)));
+    }
+
+    #[test]
+    fn the_workload_limit_is_enforced() {
+        let w = Workload { name: "", wasm: b"", args: vec![], env: vec![], fuel: None, memory_limit: None };
+        let many = vec![w; MAX_WORKLOADS];
+        assert_eq!(parse(&encode(&many)).unwrap().len(), MAX_WORKLOADS);
+        let too_many = vec![many[0].clone(); MAX_WORKLOADS + 1];
+        assert_eq!(parse(&encode(&too_many)), Err(BundleError::TooManyWorkloads(256)));
+        assert!(!is_bundle(b"HCYBNDL"));
+        assert!(!is_bundle(b"\0asm\x01\0\0\0"));
     }
 
     #[test]

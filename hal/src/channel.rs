@@ -327,6 +327,26 @@ mod tests {
     }
 
     #[test]
+    fn every_outcome_roundtrips() {
+        let outcomes = [
+            Outcome::Exited(0),
+            Outcome::Exited(i32::MIN),
+            Outcome::Exited(i32::MAX),
+            Outcome::Trap,
+            Outcome::FuelExhausted,
+            Outcome::MemoryLimit,
+            Outcome::InvalidModule,
+            Outcome::LinkError,
+            Outcome::Other,
+        ];
+        for outcome in outcomes {
+            let bytes = encoded(&Frame::Exit { workload: 7, outcome, reason: "why" });
+            assert_eq!(bytes[4], outcome.to_wire().0);
+            assert_eq!(decode_all(&bytes), [Ok(OwnedFrame::Exit { workload: 7, outcome, reason: "why".into() })]);
+        }
+    }
+
+    #[test]
     fn large_output_is_split_and_reassembled() {
         let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
         let mut stream = Vec::new();

@@ -12,6 +12,11 @@ pub fn build(kernel: Option<PathBuf>, output: Option<PathBuf>) -> Result<()> {
         format!("cannot read the kernel {} (build it with `make kernel`)", kernel.display())
     })?;
     let info = elf_image::inspect(&bytes).with_context(|| format!("{} is not a Halcyon kernel", kernel.display()))?;
+    elf_image::check_versions(
+        &info,
+        &format!("the kernel {}", kernel.display()),
+        "build the kernel and halcyon from the same tree (`make image`)",
+    )?;
     if let Some(dir) = output.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }

@@ -54,20 +54,114 @@ pub fn inspect(bytes: &[u8]) -> Result<ImageInfo> {
     Ok(ImageInfo { pvh_entry, channel_version, bundle_version })
 }
 
-/// Reads and checks an image, with an actionable error when it is stale.
-pub fn check_image(path: &Path) -> Result<ImageInfo> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read the image {}", path.display()))?;
-    let info = inspect(&bytes).with_context(|| format!("{} is not a usable Halcyon image", path.display()))?;
+/// Whether the notes' protocol versions are the ones this `halcyon` speaks; the error
+/// names both sides and ends with `remedy`.
+pub fn check_versions(info: &ImageInfo, what: &str, remedy: &str) -> Result<()> {
     if info.channel_version != channel::PROTOCOL_VERSION || info.bundle_version != bundle::VERSION {
         bail!(
-            "the image {} speaks channel v{} / bundle v{}, this halcyon speaks v{} / v{}: \
-             rebuild it with `make image` (or `halcyon build`)",
-            path.display(),
+            "{what} speaks channel v{} / bundle v{}, this halcyon speaks v{} / v{}: {remedy}",
             info.channel_version,
             info.bundle_version,
             channel::PROTOCOL_VERSION,
             bundle::VERSION
         );
     }
+    Ok(())
+}
+
+/// Reads and checks an image, with an actionable error when it is stale.
+pub fn check_image(path: &Path) -> Result<ImageInfo> {
+    let bytes = std::fs::read(path).with_context(|| {
+        format!("cannot read the image {} (build it with `make image` or `halcyon build`)", path.display())
+    })?;
+    let info = inspect(&bytes).with_context(|| format!("{} is not a usable Halcyon image", path.display()))?;
+    check_versions(
+        &info,
+        &format!("the image {}", path.display()),
+        "rebuild it with `make image` (or `halcyon build`)",
+    )?;
     Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object::elf::{ELFCLASS64, ELFDATA2LSB, EM_X86_64, ET_EXEC, EV_CURRENT, PT_NOTE};
+
+    fn note(name: &str, n_type: u32, desc: &[u8]) -> Vec<u8> {
+        let pad = |v: &mut Vec<u8>| v.resize(v.len().next_multiple_of(4), 0);
+        let mut out = Vec::new();
+        out.extend((name.len() as u32 + 1).to_le_bytes());
+        out.extend((desc.len() as u32).to_le_bytes());
+        out.extend(n_type.to_le_bytes());
+        out.extend(name.as_bytes());
+        out.push(0);
+        pad(&mut out);
+        out.extend(desc);
+        pad(&mut out);
+        out
+    }
+
+    /// A minimal x86_64 ELF64 with one PT_NOTE segment holding `notes`.
+    fn elf(machine: u16, notes: &[u8]) -> Vec<u8> {
+        const EHDR: usize = 64;
+        const PHDR: usize = 56;
+        let mut out = vec![0x7f, b'E', b'L', b'F', ELFCLASS64, ELFDATA2LSB, EV_CURRENT, 0];
+        out.resize(16, 0);
+        out.extend(ET_EXEC.to_le_bytes());
+        out.extend(machine.to_le_bytes());
+        out.extend(u32::from(EV_CURRENT).to_le_bytes());
+        out.extend(0x10_0000u64.to_le_bytes()); // e_entry
+        out.extend((EHDR as u64).to_le_bytes()); // e_phoff
+        out.extend(0u64.to_le_bytes()); // e_shoff
+        out.extend(0u32.to_le_bytes()); // e_flags
+        out.extend((EHDR as u16).to_le_bytes());
+        out.extend((PHDR as u16).to_le_bytes());
+        out.extend(1u16.to_le_bytes()); // e_phnum
+        out.extend(64u16.to_le_bytes()); // e_shentsize
+        out.extend([0u8; 4]); // e_shnum, e_shstrndx
+        assert_eq!(out.len(), EHDR);
+        let offset = (EHDR + PHDR) as u64;
+        out.extend(PT_NOTE.to_le_bytes());
+        out.extend(4u32.to_le_bytes()); // p_flags
+        out.extend(offset.to_le_bytes());
+        out.extend([0u8; 16]); // p_vaddr, p_paddr
+        out.extend((notes.len() as u64).to_le_bytes());
+        out.extend((notes.len() as u64).to_le_bytes());
+        out.extend(4u64.to_le_bytes()); // p_align
+        out.extend(notes);
+        out
+    }
+
+    fn versions(channel: u32, bundle: u32) -> Vec<u8> {
+        [channel.to_le_bytes(), bundle.to_le_bytes()].concat()
+    }
+
+    #[test]
+    fn a_halcyon_kernel_is_recognised() {
+        let mut notes = note("Xen", XEN_ELFNOTE_PHYS32_ENTRY, &0x10_0040u32.to_le_bytes());
+        notes.extend(note(HALCYON_NOTE_NAME, HALCYON_NOTE_TYPE, &versions(channel::PROTOCOL_VERSION, bundle::VERSION)));
+        let info = inspect(&elf(EM_X86_64, &notes)).unwrap();
+        assert_eq!(
+            info,
+            ImageInfo { pvh_entry: 0x10_0040, channel_version: channel::PROTOCOL_VERSION, bundle_version: bundle::VERSION }
+        );
+        check_versions(&info, "k", "fix it").unwrap();
+    }
+
+    #[test]
+    fn what_is_wrong_is_said() {
+        let err = |bytes: &[u8]| format!("{:#}", inspect(bytes).unwrap_err());
+        assert!(err(b"\0asm\x01\0\0\0").contains("not an ELF64 file"));
+        let pvh = note("Xen", XEN_ELFNOTE_PHYS32_ENTRY, &0x10_0040u32.to_le_bytes());
+        let halcyon = note(HALCYON_NOTE_NAME, HALCYON_NOTE_TYPE, &versions(1, 1));
+        assert!(err(&elf(object::elf::EM_AARCH64, &pvh)).contains("not an x86_64 ELF"));
+        assert!(err(&elf(EM_X86_64, &halcyon)).contains("no PVH entry note"));
+        assert!(err(&elf(EM_X86_64, &pvh)).contains("no Halcyon version note"));
+
+        let info = ImageInfo { pvh_entry: 0, channel_version: channel::PROTOCOL_VERSION + 1, bundle_version: bundle::VERSION };
+        let message = check_versions(&info, "the image x", "run `make image`").unwrap_err().to_string();
+        assert!(message.starts_with("the image x speaks channel v2"), "{message}");
+        assert!(message.ends_with("run `make image`"), "{message}");
+    }
 }

@@ -63,6 +63,7 @@ enum Platform {
 }
 
 #[derive(Args)]
+#[command(override_usage = "halcyon run [OPTIONS] <MODULE> [ARGS]...")]
 struct RunArgs {
     /// Pass an environment variable to the workload (NAME=VALUE, or NAME to inherit it)
     #[arg(long = "env", value_name = "NAME[=VALUE]")]
@@ -71,16 +72,16 @@ struct RunArgs {
     #[arg(long, value_name = "NAME")]
     argv0: Option<String>,
     /// Stop the workload after this much fuel (about one unit per wasm instruction)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     fuel: Option<u64>,
     /// Limit the workload's linear memory (e.g. 64KiB, 16MiB)
-    #[arg(long, value_name = "SIZE", value_parser = size::parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = size::parse_nonzero_size)]
     memory: Option<u64>,
     /// Guest RAM
-    #[arg(long, value_name = "SIZE", value_parser = size::parse_size, default_value = "64MiB")]
+    #[arg(long, value_name = "SIZE", value_parser = size::parse_nonzero_size, default_value = "64MiB")]
     ram: u64,
     /// Number of vCPUs
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=255))]
     vcpus: u32,
     /// How QEMU runs the guest: tcg (emulation, works everywhere) or kvm
     #[arg(long, value_enum, default_value = "tcg")]
@@ -103,12 +104,20 @@ struct RunArgs {
     /// Stop the VM after this many seconds
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
-    /// The module (.wasm) or bundle to run
-    #[arg(value_name = "MODULE")]
-    module: PathBuf,
-    /// Arguments passed to the workload
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
-    args: Vec<String>,
+    /// The module (.wasm) or bundle to run, then the arguments passed to the workload
+    /// (everything after MODULE goes to the workload, as with `wasmtime run`)
+    #[arg(required = true, trailing_var_arg = true, value_name = "MODULE")]
+    module_and_args: Vec<String>,
+}
+
+impl RunArgs {
+    /// Splits `MODULE [ARGS]...` (clap guarantees at least MODULE).
+    fn module_and_args(&self) -> (PathBuf, Vec<String>) {
+        match self.module_and_args.split_first() {
+            Some((module, args)) => (PathBuf::from(module), args.to_vec()),
+            None => (PathBuf::new(), Vec::new()),
+        }
+    }
 }
 
 fn run(args: RunArgs) -> anyhow::Result<i32> {
@@ -118,14 +127,22 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
             "--platform snp and --platform tdx are not supported yet: Halcyon boots as a plain VM only (see README, Status)"
         ),
     }
+    if args.ram < qemu::MIN_RAM_BYTES {
+        anyhow::bail!(
+            "--ram {} MiB is too little: the VM needs at least {} MiB (the kernel alone takes about 2 MiB)",
+            args.ram >> 20,
+            qemu::MIN_RAM_BYTES >> 20
+        );
+    }
     let timeout = match args.timeout {
         Some(secs) if secs.is_finite() && secs > 0.0 => Some(Duration::from_secs_f64(secs)),
         Some(_) => anyhow::bail!("--timeout takes a positive number of seconds"),
         None => None,
     };
+    let (module, workload_args) = args.module_and_args();
     run::run(run::RunOptions {
-        module: args.module,
-        args: args.args,
+        module,
+        args: workload_args,
         env: args.env,
         argv0: args.argv0,
         fuel: args.fuel,
@@ -153,8 +170,7 @@ fn main() -> ExitCode {
         }
     };
     match result {
-        // Exit statuses are 8 bits on Unix; the workload's own code is truncated the same way.
-        Ok(code) => ExitCode::from(code as u8),
+        Ok(code) => ExitCode::from(run::process_status(code)),
         Err(e) => {
             eprintln!("halcyon: error: {e:#}");
             ExitCode::from(1)
@@ -172,17 +188,82 @@ mod tests {
         let Command::Run(args) = cli.command else { panic!() };
         assert_eq!(args.env, vec!["A=1"]);
         assert_eq!(args.fuel, Some(5));
-        assert_eq!(args.module, PathBuf::from("m.wasm"));
-        assert_eq!(args.args, vec!["--exit", "3", "-v"]);
+        assert_eq!(args.module_and_args(), (PathBuf::from("m.wasm"), vec!["--exit".into(), "3".into(), "-v".into()]));
         assert!(!args.verbose);
+    }
+
+    fn run_args(argv: &[&str]) -> Result<RunArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["halcyon", "run"].iter().chain(argv))?;
+        let Command::Run(args) = cli.command else { panic!("not a run") };
+        Ok(args)
     }
 
     #[test]
     fn sizes_and_defaults() {
-        let cli = Cli::try_parse_from(["halcyon", "run", "--memory", "16MiB", "m.wasm"]).unwrap();
-        let Command::Run(args) = cli.command else { panic!() };
+        let args = run_args(&["--memory", "16MiB", "m.wasm"]).unwrap();
         assert_eq!(args.memory, Some(16 << 20));
         assert_eq!(args.ram, 64 << 20);
-        assert!(Cli::try_parse_from(["halcyon", "run", "--memory", "lots", "m.wasm"]).is_err());
+        assert_eq!(args.vcpus, 1);
+        assert_eq!(args.fuel, None);
+        assert!(matches!(args.platform, Platform::Plain));
+        assert_eq!(args.module_and_args(), (PathBuf::from("m.wasm"), vec![]));
+        assert!(run_args(&["--memory", "lots", "m.wasm"]).is_err());
+        assert!(run_args(&["--memory", "0", "m.wasm"]).is_err());
+        assert!(run_args(&["--fuel", "0", "m.wasm"]).is_err());
+        assert!(run_args(&["--vcpus", "0", "m.wasm"]).is_err());
+        assert_eq!(run_args(&["--ram", "1GiB", "m.wasm"]).unwrap().ram, 1 << 30);
+        assert!(run_args(&[]).is_err(), "MODULE is required");
+    }
+
+    #[test]
+    fn options_before_the_module_belong_to_halcyon() {
+        let args = run_args(&[
+            "-v", "--env", "A=1", "--env", "HOME", "--argv0", "prog", "--timeout", "2.5", "--log", "k.log",
+            "--platform", "tdx", "--qemu", "/q", "--image", "/i", "m.wasm", "--env", "B=2",
+        ])
+        .unwrap();
+        assert!(args.verbose);
+        assert_eq!(args.env, ["A=1", "HOME"]);
+        assert_eq!(args.argv0.as_deref(), Some("prog"));
+        assert_eq!(args.timeout, Some(2.5));
+        assert_eq!(args.log, Some(PathBuf::from("k.log")));
+        assert!(matches!(args.platform, Platform::Tdx));
+        assert_eq!(args.qemu, PathBuf::from("/q"));
+        assert_eq!(args.image, Some(PathBuf::from("/i")));
+        assert_eq!(args.module_and_args().1, ["--env", "B=2"]);
+        // Flags halcyon knows go to the workload once MODULE is given.
+        let args = run_args(&["m.wasm", "-v", "--fuel", "3"]).unwrap();
+        assert!(!args.verbose);
+        assert_eq!(args.fuel, None);
+        assert_eq!(args.module_and_args().1, ["-v", "--fuel", "3"]);
+        // `--` before MODULE ends halcyon's options; after it, it is the workload's.
+        assert_eq!(run_args(&["--", "m.wasm", "x"]).unwrap().module_and_args().1, ["x"]);
+        assert_eq!(run_args(&["m.wasm", "--", "x"]).unwrap().module_and_args().1, ["--", "x"]);
+    }
+
+    #[test]
+    fn unsupported_platforms_and_commands_say_so() {
+        let args = run_args(&["--platform", "snp", "m.wasm"]).unwrap();
+        assert!(run(args).unwrap_err().to_string().contains("not supported yet"));
+        assert!(run_args(&["--platform", "sev", "m.wasm"]).is_err());
+        let args = run_args(&["--timeout", "0", "m.wasm"]).unwrap();
+        assert!(run(args).unwrap_err().to_string().contains("--timeout"));
+        let args = run_args(&["--ram", "1MiB", "m.wasm"]).unwrap();
+        assert!(run(args).unwrap_err().to_string().contains("at least 4 MiB"));
+        for command in ["measure", "verify", "deploy"] {
+            assert!(Cli::try_parse_from(["halcyon", command]).is_ok());
+        }
+    }
+
+    #[test]
+    fn bundle_and_build_arguments() {
+        let cli = Cli::try_parse_from(["halcyon", "bundle", "-o", "b.hcb", "a.wasm", "b.wasm"]).unwrap();
+        let Command::Bundle { output, inputs } = cli.command else { panic!() };
+        assert_eq!(output, PathBuf::from("b.hcb"));
+        assert_eq!(inputs.len(), 2);
+        assert!(Cli::try_parse_from(["halcyon", "bundle", "a.wasm"]).is_err(), "--output is required");
+        assert!(Cli::try_parse_from(["halcyon", "bundle", "-o", "b"]).is_err(), "inputs are required");
+        let cli = Cli::try_parse_from(["halcyon", "build"]).unwrap();
+        assert!(matches!(cli.command, Command::Build { kernel: None, output: None }));
     }
 }

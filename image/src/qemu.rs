@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 /// that uses it cannot drift apart.
 const PLAIN_ARGS: &str = include_str!("../../qemu/plain.args");
 
+/// The least guest RAM `halcyon run` accepts. Below about 2 MiB the image does not fit
+/// (QEMU then hangs or the guest triple-faults); 4 MiB runs a small module.
+pub const MIN_RAM_BYTES: u64 = 4 << 20;
+
 /// Where the kernel log goes.
 pub enum KernelLog {
     /// Appended to the file (or device) at this path.

@@ -4,6 +4,7 @@
 //! stdout) and are copied to ours byte for byte; the kernel log goes to a file (or live
 //! to stderr with `--verbose`); the exit code is the workload's.
 
+use crate::bundle_cmd::read_input;
 use crate::qemu::{self, KernelLog, VmConfig};
 use crate::{elf_image, paths};
 use anyhow::{bail, Context, Result};
@@ -13,7 +14,8 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// Exit status for traps, fuel exhaustion and memory-limit hits (wasmtime's: 128 + SIGABRT).
@@ -26,6 +28,10 @@ pub const EXIT_KERNEL_FAILURE: i32 = 70;
 pub const EXIT_TIMEOUT: i32 = 124;
 /// Lines of the kernel log shown when the kernel failed.
 const LOG_TAIL_LINES: usize = 20;
+/// How long QEMU may take to exit after the kernel reported the run complete.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+/// How often `--verbose` looks for new kernel log lines.
+const LOG_POLL: Duration = Duration::from_millis(10);
 
 pub struct RunOptions {
     pub module: PathBuf,
@@ -73,6 +79,22 @@ pub fn exit_code(outcome: Outcome) -> i32 {
     }
 }
 
+/// The exit status of a whole run: the first workload status that is not 0, else 0
+/// (for a single workload, simply its status).
+pub fn run_exit_code(outcomes: &[Outcome]) -> i32 {
+    outcomes.iter().map(|o| exit_code(*o)).find(|code| *code != 0).unwrap_or(0)
+}
+
+/// The process exit status for a run status. Unix keeps 8 bits, as it does for
+/// wasmtime; a non-zero status whose low byte is 0 becomes 1 so failure is not lost.
+pub fn process_status(code: i32) -> u8 {
+    match u8::try_from(code) {
+        Ok(byte) => byte,
+        Err(_) if code as u8 == 0 => 1,
+        Err(_) => code as u8,
+    }
+}
+
 /// The one-line explanation printed on stderr for a workload that did not exit normally.
 pub fn describe_failure(name: &str, outcome: Outcome, reason: &str) -> Option<String> {
     let what = match outcome {
@@ -98,8 +120,17 @@ fn file_name(path: &Path) -> String {
 /// The bundle to boot: the file itself if it is one, else a one-workload bundle.
 fn bundle_for(options: &RunOptions, input: &[u8]) -> Result<Vec<u8>> {
     if bundle::is_bundle(input) {
-        if !options.args.is_empty() || !options.env.is_empty() || options.fuel.is_some() || options.memory.is_some() {
-            bail!("{} is a bundle: its workloads carry their own arguments, environment and limits", options.module.display());
+        let per_workload = !options.args.is_empty()
+            || !options.env.is_empty()
+            || options.argv0.is_some()
+            || options.fuel.is_some()
+            || options.memory.is_some();
+        if per_workload {
+            bail!(
+                "{} is a bundle: its workloads carry their own arguments, environment and limits \
+                 (drop ARGS, --env, --argv0, --fuel and --memory, or put them in the bundle's manifest)",
+                options.module.display()
+            );
         }
         bundle::parse(input).with_context(|| format!("{} is a malformed bundle", options.module.display()))?;
         return Ok(input.to_vec());
@@ -172,18 +203,44 @@ fn spawn_channel_reader(mut stdout: impl Read + Send + 'static, events: mpsc::Se
     });
 }
 
-fn spawn_collector(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+/// `--verbose`: copies the kernel log file to stderr as QEMU appends to it, until `stop`
+/// is set and everything written so far has been copied.
+fn spawn_log_follower(path: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let Ok(mut file) = std::fs::File::open(&path) else { return };
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            // Read the flag before draining, so bytes written before it was set are copied.
+            let stopping = stop.load(Ordering::Acquire);
+            match file.read(&mut buf) {
+                Ok(0) if stopping => return,
+                Ok(0) => std::thread::sleep(LOG_POLL),
+                Ok(n) => {
+                    let mut err = std::io::stderr().lock();
+                    let _ = err.write_all(&buf[..n]).and_then(|()| err.flush());
+                }
+                Err(_) => return,
+            }
+        }
+    })
+}
+
+/// Collects a pipe to its end. Read the result with a timeout: a process QEMU started
+/// (or a wrapper script's child) may hold the pipe open after QEMU is gone.
+fn spawn_collector(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut out = Vec::new();
         let _ = pipe.read_to_end(&mut out);
-        out
-    })
+        let _ = tx.send(out);
+    });
+    rx
 }
 
 fn spawn_qemu(options: &RunOptions, config: &VmConfig<'_>) -> Result<Child> {
     let mut command = Command::new(&options.qemu);
-    // With --verbose QEMU shares our stderr (the kernel log is written to /dev/stderr);
-    // otherwise its messages are kept and shown only if the run fails.
+    // With --verbose QEMU shares our stderr; otherwise its messages are kept and shown
+    // only if the run fails.
     let stderr = if options.verbose { Stdio::inherit() } else { Stdio::piped() };
     command.args(qemu::args(config)).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
     command.spawn().map_err(|e| match e.kind() {
@@ -198,6 +255,8 @@ fn spawn_qemu(options: &RunOptions, config: &VmConfig<'_>) -> Result<Child> {
 /// What the run produced, as far as the host could tell.
 #[derive(Default)]
 struct RunRecord {
+    /// Whether any frame arrived (the kernel got as far as running workloads).
+    frames: bool,
     names: BTreeMap<u8, String>,
     outcomes: Vec<(u8, Outcome)>,
     done: bool,
@@ -229,6 +288,7 @@ impl Sink {
 }
 
 fn handle(record: &mut RunRecord, sink: &mut Sink, frame: OwnedFrame) {
+    record.frames = true;
     match frame {
         OwnedFrame::Output { stream, data, .. } => sink.write(stream, &data),
         OwnedFrame::Start { workload, name, .. } => {
@@ -251,25 +311,17 @@ fn tail(text: &str, lines: usize) -> String {
 }
 
 pub fn run(options: RunOptions) -> Result<i32> {
-    let input = std::fs::read(&options.module)
-        .with_context(|| format!("cannot read {}", options.module.display()))?;
-    if input.len() > u32::MAX as usize {
-        bail!("{} is larger than 4 GiB", options.module.display());
-    }
+    let input = read_input(&options.module)?;
     let image = image_path(&options)?;
     let bundle_bytes = bundle_for(&options, &input)?;
 
     let scratch = tempfile::Builder::new().prefix("halcyon-run-").tempdir().context("cannot create a temporary directory")?;
     let bundle_path = scratch.path().join("workloads.hcb");
     std::fs::write(&bundle_path, &bundle_bytes).context("cannot write the workload bundle")?;
-    let log_path = match (&options.log, options.verbose) {
-        (Some(path), _) => {
-            std::fs::write(path, b"").with_context(|| format!("cannot write the log file {}", path.display()))?;
-            path.clone()
-        }
-        (None, true) => PathBuf::from("/dev/stderr"),
-        (None, false) => scratch.path().join("kernel.log"),
-    };
+    // The kernel log always goes to a file (--log's, or a temporary one) so its end can
+    // be shown if the kernel fails; --verbose follows that file live.
+    let log_path = options.log.clone().unwrap_or_else(|| scratch.path().join("kernel.log"));
+    std::fs::write(&log_path, b"").with_context(|| format!("cannot write the log file {}", log_path.display()))?;
     let config = VmConfig {
         image: &image,
         bundle: &bundle_path,
@@ -283,17 +335,22 @@ pub fn run(options: RunOptions) -> Result<i32> {
     let (events_tx, events) = mpsc::channel();
     spawn_channel_reader(child.stdout.take().context("QEMU stdout")?, events_tx);
     let qemu_stderr = child.stderr.take().map(spawn_collector);
+    let stop_following = Arc::new(AtomicBool::new(false));
+    let follower = options.verbose.then(|| spawn_log_follower(log_path.clone(), stop_following.clone()));
 
-    let deadline = options.timeout.map(|t| Instant::now() + t);
+    let user_deadline = options.timeout.map(|t| Instant::now() + t);
     let mut record = RunRecord::default();
     let mut sink = Sink { stdout_open: true };
     let mut timed_out = false;
     loop {
+        // After DONE the kernel only has to switch the VM off; do not wait forever for it.
+        let grace = record.done.then(|| Instant::now() + EXIT_GRACE);
+        let deadline = [user_deadline, grace].into_iter().flatten().min();
         let event = match deadline {
             Some(deadline) => match events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(event) => event,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    timed_out = true;
+                    timed_out = !record.done;
                     let _ = child.kill();
                     break;
                 }
@@ -315,37 +372,50 @@ pub fn run(options: RunOptions) -> Result<i32> {
         }
     }
     let status = child.wait().context("waiting for QEMU")?;
-    let qemu_stderr = qemu_stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+    stop_following.store(true, Ordering::Release);
+    if let Some(follower) = follower {
+        let _ = follower.join();
+    }
+    let qemu_stderr = qemu_stderr.and_then(|rx| rx.recv_timeout(Duration::from_secs(1)).ok()).unwrap_or_default();
     let qemu_stderr = String::from_utf8_lossy(&qemu_stderr).into_owned();
 
+    let show_log_tail = || {
+        if options.verbose {
+            return; // already on stderr
+        }
+        let log = std::fs::read(&log_path).unwrap_or_default();
+        let log = String::from_utf8_lossy(&log);
+        if !log.trim().is_empty() {
+            eprintln!("--- last lines of the kernel log ({}) ---\n{}", log_path.display(), tail(&log, LOG_TAIL_LINES));
+        }
+    };
     if timed_out {
-        eprintln!("halcyon: the VM did not finish within the timeout and was stopped");
+        let secs = options.timeout.unwrap_or_default().as_secs_f64();
+        eprintln!("halcyon: the VM did not finish within {secs}s (--timeout) and was stopped");
+        show_log_tail();
         return Ok(EXIT_TIMEOUT);
     }
     if record.done {
-        return Ok(record
-            .outcomes
-            .iter()
-            .map(|(_, outcome)| exit_code(*outcome))
-            .find(|code| *code != 0)
-            .unwrap_or(0));
+        let outcomes: Vec<Outcome> = record.outcomes.iter().map(|(_, o)| *o).collect();
+        return Ok(run_exit_code(&outcomes));
     }
 
     // No DONE frame: the kernel did not complete its run.
+    let kernel_logged = std::fs::metadata(&log_path).is_ok_and(|m| m.len() > 0);
     let why = match (record.channel_error, status.code()) {
         (Some(e), _) => format!("the workload channel broke ({e})"),
+        // QEMU's own errors (bad option, missing device, no KVM) end it with status 1
+        // before the kernel says anything.
+        (None, Some(1)) if !kernel_logged && !record.frames => {
+            "QEMU could not start the VM (exit status 1)".to_string()
+        }
         (None, Some(3)) => "the kernel stopped with a fatal error".to_string(),
         (None, Some(0)) => "the VM reset (triple fault) or QEMU stopped it".to_string(),
         (None, Some(code)) => format!("QEMU exited with status {code}"),
         (None, None) => "QEMU was killed by a signal".to_string(),
     };
     eprintln!("halcyon: the kernel failed: {why}");
-    if !options.verbose {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if !log.trim().is_empty() {
-            eprintln!("--- last lines of the kernel log ---\n{}", tail(&log, LOG_TAIL_LINES));
-        }
-    }
+    show_log_tail();
     if !qemu_stderr.trim().is_empty() {
         eprintln!("--- QEMU said ---\n{}", qemu_stderr.trim_end());
     }
@@ -373,6 +443,65 @@ mod tests {
         assert_eq!(exit_code(Outcome::MemoryLimit), 134);
         assert_eq!(exit_code(Outcome::InvalidModule), 1);
         assert_eq!(exit_code(Outcome::LinkError), 1);
+    }
+
+    #[test]
+    fn a_run_exits_with_the_first_failure() {
+        assert_eq!(run_exit_code(&[]), 0);
+        assert_eq!(run_exit_code(&[Outcome::Exited(0), Outcome::Exited(0)]), 0);
+        assert_eq!(run_exit_code(&[Outcome::Exited(7)]), 7);
+        assert_eq!(run_exit_code(&[Outcome::Exited(0), Outcome::Trap, Outcome::Exited(5)]), 134);
+        assert_eq!(run_exit_code(&[Outcome::Exited(0), Outcome::LinkError, Outcome::Trap]), 1);
+        assert_eq!(run_exit_code(&[Outcome::Exited(-1)]), -1);
+    }
+
+    #[test]
+    fn process_status_keeps_failures_failures() {
+        assert_eq!(process_status(0), 0);
+        assert_eq!(process_status(42), 42);
+        assert_eq!(process_status(255), 255);
+        assert_eq!(process_status(-1), 255);
+        assert_eq!(process_status(257), 1);
+        assert_eq!(process_status(256), 1);
+        assert_eq!(process_status(i32::MIN), 1);
+    }
+
+    #[test]
+    fn bundles_refuse_per_workload_options() {
+        let bundle = bundle::encode(&[]);
+        let options = |args: Vec<String>, argv0: Option<String>| RunOptions {
+            module: PathBuf::from("b.hcb"),
+            args,
+            env: vec![],
+            argv0,
+            fuel: None,
+            memory: None,
+            ram: 64 << 20,
+            vcpus: 1,
+            accel: qemu::Accel::Tcg,
+            image: None,
+            qemu: PathBuf::from("qemu-system-x86_64"),
+            verbose: false,
+            log: None,
+            timeout: None,
+        };
+        assert_eq!(bundle_for(&options(vec![], None), &bundle).unwrap(), bundle);
+        assert!(bundle_for(&options(vec!["x".into()], None), &bundle).unwrap_err().to_string().contains("is a bundle"));
+        assert!(bundle_for(&options(vec![], Some("a".into())), &bundle).is_err());
+        // A module becomes a one-workload bundle whose argv[0] is the file name or --argv0.
+        let module = b"\0asm\x01\0\0\0";
+        let bytes = bundle_for(&options(vec!["--x".into()], Some("prog".into())), module).unwrap();
+        let parsed = bundle::parse(&bytes).unwrap();
+        assert_eq!(parsed[0].name, "b.hcb");
+        assert_eq!(parsed[0].args, ["prog", "--x"]);
+        assert_eq!(parsed[0].wasm, module);
+    }
+
+    #[test]
+    fn log_tail() {
+        let log: String = (1..=30).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(tail(&log, 2), "line 29\nline 30");
+        assert_eq!(tail("one", 20), "one");
     }
 
     #[test]

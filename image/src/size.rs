@@ -18,6 +18,14 @@ pub fn parse_size(text: &str) -> Result<u64> {
     number.checked_mul(multiplier).with_context(|| format!("size '{text}' is too large"))
 }
 
+/// A size that must not be zero (limits and RAM, where 0 would mean nothing or "none").
+pub fn parse_nonzero_size(text: &str) -> Result<u64> {
+    match parse_size(text)? {
+        0 => bail!("the size must be greater than 0"),
+        size => Ok(size),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,5 +41,12 @@ mod tests {
         assert!(parse_size("MiB").is_err());
         assert!(parse_size("5XB").is_err());
         assert!(parse_size("99999999999999999999GiB").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("1.5GiB").is_err());
+        assert_eq!(parse_size("0").unwrap(), 0);
+        assert!(parse_nonzero_size("0").is_err());
+        assert!(parse_nonzero_size("0MiB").is_err());
+        assert_eq!(parse_nonzero_size("1").unwrap(), 1);
     }
 }
