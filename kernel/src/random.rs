@@ -3,11 +3,8 @@
 //! callers get an error, never predictable bytes.
 
 use crate::arch::entropy::{self, Instruction};
-use halcyon_hal::random::{health_check, Drbg, EntropyError, EntropySource};
+use halcyon_hal::random::{health_check, Drbg, EntropyError, EntropySource, STARTUP_SAMPLES};
 use spin::Mutex;
-
-/// Samples taken at boot for the startup health test.
-const STARTUP_SAMPLES: usize = 64;
 
 struct CpuEntropy {
     instruction: Instruction,
@@ -28,6 +25,7 @@ static DRBG: Mutex<Option<Drbg<CpuEntropy>>> = Mutex::new(None);
 /// Health-tests the CPU's entropy source and seeds the DRBG from it.
 pub fn init() -> Result<Instruction, EntropyError> {
     let instruction = entropy::available().ok_or(EntropyError::Unavailable)?;
+    // SP 800-90B §4.3 asks for at least 1024 startup samples (about 1 ms of RDRAND).
     let mut samples = [0u64; STARTUP_SAMPLES];
     for sample in samples.iter_mut() {
         *sample = entropy::sample(instruction).ok_or(EntropyError::Unavailable)?;
