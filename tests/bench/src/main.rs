@@ -153,6 +153,7 @@ fn main() {
     let guests: [&dyn Guest; 2] = [&halcyon, &linux];
     // Generous against the slowest measurement (SHA-256 over 64 MiB: ~60 s under TCG).
     let deadline = Duration::from_secs(240);
+    let mut failures: Vec<String> = Vec::new();
     let mut rows = Vec::new();
 
     rows.push(Row {
@@ -190,9 +191,13 @@ fn main() {
         for run in 0..s.compute_runs {
             for i in [run % 2, 1 - run % 2] {
                 let b = boot_with_retry(guests[i], RAM_MIB, &[name, size], deadline);
-                let (ms, checksum) = b
-                    .result
-                    .unwrap_or_else(|| panic!("{} gave no result for {name}: {:?}", guests[i].name(), b.console_tail));
+                // A run that failed twice is left out of the median (and said so), rather
+                // than throwing away the whole benchmark.
+                let Some((ms, checksum)) = b.result else {
+                    eprintln!("bench: {} gave no result for {name} twice: {:?}", guests[i].name(), b.console_tail);
+                    failures.push(format!("{} failed a {name} run twice", guests[i].name()));
+                    continue;
+                };
                 times[i].push(ms);
                 checksums.push(checksum);
             }
@@ -219,6 +224,9 @@ fn main() {
     for row in &rows {
         table.push_str(&row.markdown());
         table.push('\n');
+    }
+    for failure in &failures {
+        table.push_str(&format!("\nNote: {failure}; the median is over the remaining runs.\n"));
     }
     let hal_bytes = if std::env::var_os("HALCYON_BENCH_QUICK").is_some() { 1 << 18 } else { 4 << 20 };
     eprintln!("bench: HAL calls and HAL crypto against in-wasm crypto");
