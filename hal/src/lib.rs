@@ -19,4 +19,5 @@ mod mutation;
 pub mod platform;
 pub mod random;
 pub mod ranges;
+pub mod sealing;
 pub mod support;

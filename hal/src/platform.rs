@@ -85,3 +85,71 @@ mod tests {
         assert!(!TeeKind::None.has_hardware_attestation());
     }
 }
+
+/// Evidence formats a platform can produce (`attestation.evidence-format` in the WIT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvidenceFormat {
+    /// AMD SEV-SNP ATTESTATION_REPORT (SNP ABI spec 56860, "Attestation Report").
+    SevSnpReport,
+    /// Intel TDX TDREPORT_STRUCT (TDX module ABI, TDG.MR.REPORT).
+    TdxReport,
+    /// Intel TDX quote (DCAP), signed by the quoting enclave.
+    TdxQuote,
+}
+
+/// Hardware-signed evidence and the certificates that come with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Evidence {
+    pub format: EvidenceFormat,
+    pub report: alloc::vec::Vec<u8>,
+    pub certificates: alloc::vec::Vec<alloc::vec::Vec<u8>>,
+}
+
+/// What a sealing key is bound to (`attestation.seal-binding` in the WIT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SealBinding {
+    LaunchMeasurement,
+    Workload,
+}
+
+/// A 256-bit sealing key; zeroized when dropped.
+pub struct SealingKey {
+    pub key: zeroize::Zeroizing<[u8; 32]>,
+    /// True only when a hardware secret derives it (e.g. SNP MSG_KEY_REQ).
+    pub hardware_backed: bool,
+    pub description: &'static str,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlatformError {
+    /// This platform cannot do it (for example, no hardware root of trust).
+    Unsupported(&'static str),
+    InvalidArgument(&'static str),
+    /// The security processor or TDX module refused or failed.
+    Failure(&'static str),
+}
+
+impl fmt::Display for PlatformError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlatformError::Unsupported(why) => write!(f, "unsupported: {why}"),
+            PlatformError::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
+            PlatformError::Failure(why) => write!(f, "platform failure: {why}"),
+        }
+    }
+}
+
+impl core::error::Error for PlatformError {}
+
+/// What only the TEE hardware can do. The kernel has one implementation per platform
+/// (plain VM, SEV-SNP, TDX), picks one at boot, and the HAL talks to nothing else, so
+/// generic code never asks which platform it is on.
+pub trait Platform {
+    fn kind(&self) -> TeeKind;
+    /// The evidence formats [`Platform::attestation_report`] can produce.
+    fn evidence_formats(&self) -> &'static [EvidenceFormat];
+    /// Evidence binding the caller's 64 bytes of report data.
+    fn attestation_report(&mut self, format: EvidenceFormat, report_data: &[u8; 64]) -> Result<Evidence, PlatformError>;
+    /// The sealing key for `binding` (for `Workload`, `workload_digest` is mixed in).
+    fn sealing_key(&mut self, binding: SealBinding, workload_digest: &[u8; 32]) -> Result<SealingKey, PlatformError>;
+}

@@ -20,7 +20,7 @@ mod time;
 mod wasm;
 
 use arch::exit::{exit_vm, ExitStatus};
-use halcyon_hal::measurement::{MeasurementKind, MeasurementLog};
+use halcyon_hal::measurement::MeasurementLog;
 
 /// Called by the PVH entry stub with the physical address of `hvm_start_info`.
 #[no_mangle]
@@ -56,8 +56,6 @@ pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
     }
 
     let mut measurements = MeasurementLog::new();
-    let kernel = measurements.record_parts(MeasurementKind::Kernel, "halcyon-kernel", &memory::kernel_image_parts());
-    kprintln!("measured kernel: sha256 {}", halcyon_hal::measurement::hex(&kernel.sha256));
 
     let Some(bundle) = &boot.bundle else {
         kprintln!("no workload bundle was passed (QEMU -initrd); nothing to run");

@@ -1,8 +1,8 @@
 //! Detecting the confidential-computing platform from CPUID and MSRs.
 
 use crate::arch::cpuid;
-use halcyon_hal::platform::{self, sev_status, TeeKind};
-use spin::Once;
+use halcyon_hal::platform::{self, sev_status, Evidence, EvidenceFormat, Platform, PlatformError, SealBinding, SealingKey, TeeKind};
+use spin::{Mutex, Once};
 
 static DETECTED: Once<TeeKind> = Once::new();
 
@@ -29,4 +29,46 @@ fn detect_once() -> TeeKind {
 /// The platform this VM runs on (detected on first call).
 pub fn detect() -> TeeKind {
     *DETECTED.call_once(detect_once)
+}
+
+/// A VM without a hardware root of trust (plain, or a TEE whose paths Halcyon does not
+/// drive yet): it produces no evidence and has no sealing key. It never fabricates
+/// either, and says why.
+struct WithoutHardwareRoot {
+    kind: TeeKind,
+}
+
+impl WithoutHardwareRoot {
+    fn why(&self) -> &'static str {
+        match self.kind {
+            TeeKind::None => "no hardware root of trust: this is not a confidential VM",
+            _ => "not implemented for this TEE yet",
+        }
+    }
+}
+
+impl Platform for WithoutHardwareRoot {
+    fn kind(&self) -> TeeKind {
+        self.kind
+    }
+
+    fn evidence_formats(&self) -> &'static [EvidenceFormat] {
+        &[]
+    }
+
+    fn attestation_report(&mut self, _: EvidenceFormat, _: &[u8; 64]) -> Result<Evidence, PlatformError> {
+        Err(PlatformError::Unsupported(self.why()))
+    }
+
+    fn sealing_key(&mut self, _: SealBinding, _: &[u8; 32]) -> Result<SealingKey, PlatformError> {
+        Err(PlatformError::Unsupported(self.why()))
+    }
+}
+
+static PLATFORM: Once<Mutex<WithoutHardwareRoot>> = Once::new();
+
+/// Runs `f` with the platform picked at boot (the HAL's only way to the hardware).
+pub fn with_platform<R>(f: impl FnOnce(&mut dyn Platform) -> R) -> R {
+    let platform = PLATFORM.call_once(|| Mutex::new(WithoutHardwareRoot { kind: detect() }));
+    f(&mut *platform.lock())
 }

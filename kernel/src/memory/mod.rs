@@ -102,6 +102,18 @@ pub fn kernel_image_parts() -> [&'static [u8]; 2] {
     })
 }
 
+/// The kernel's measurement (SHA-256 of [`kernel_image_parts`]). Computed on first
+/// request and cached: the bytes are read-only, so the digest cannot change, and boot
+/// does not pay for hashing 1.2 MB (about 18 ms under TCG).
+pub fn kernel_measurement() -> &'static halcyon_hal::measurement::Measurement {
+    use halcyon_hal::measurement::{MeasurementKind, MeasurementLog};
+    static KERNEL: spin::Once<halcyon_hal::measurement::Measurement> = spin::Once::new();
+    KERNEL.call_once(|| {
+        let mut log = MeasurementLog::new();
+        log.record_parts(MeasurementKind::Kernel, "halcyon-kernel", &kernel_image_parts()).clone()
+    })
+}
+
 /// The workload bundle the VMM loaded as a PVH module.
 ///
 /// # Safety
