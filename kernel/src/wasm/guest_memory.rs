@@ -10,13 +10,9 @@ pub struct GuestMemory<'a> {
     bytes: &'a mut [u8],
 }
 
+/// The same bounds check the HAL's canonical ABI uses; for WASI a violation is `EFAULT`.
 fn range(ptr: u32, len: u32, size: usize) -> Result<core::ops::Range<usize>, Errno> {
-    let start = ptr as usize;
-    let end = start.checked_add(len as usize).ok_or(Errno::FAULT)?;
-    if end > size {
-        return Err(Errno::FAULT);
-    }
-    Ok(start..end)
+    halcyon_hal::cabi::checked_range(ptr, len, size).map_err(|_| Errno::FAULT)
 }
 
 impl<'a> GuestMemory<'a> {
