@@ -87,4 +87,5 @@ fn guest_crypto_checks_out_with_independent_implementations() {
     assert_eq!(plaintext, values["aes-plaintext"].as_slice());
     assert!(out.contains("aead-public-key: symmetric keys have no public part\n"));
     assert!(out.contains("short-key: AEAD keys are 32 bytes\n"));
+    assert!(out.contains("huge-aead: input too large for the VM's free memory\n"), "{out}");
 }

@@ -26,6 +26,7 @@ impl Errno {
     pub const BADF: Errno = Errno(8);
     pub const FAULT: Errno = Errno(21);
     pub const INVAL: Errno = Errno(28);
+    pub const NOMEM: Errno = Errno(48);
     pub const NOSYS: Errno = Errno(52);
     pub const NOTSUP: Errno = Errno(58);
     pub const OVERFLOW: Errno = Errno(61);
@@ -258,9 +259,13 @@ fn poll_oneoff(mut caller: Caller<'_, WorkloadCtx>, subs: u32, events: u32, coun
     // by the memory size, so the vector below cannot be made arbitrarily large.
     mem.slice(subs, count.checked_mul(SUBSCRIPTION_SIZE).ok_or(Errno::FAULT)?)?;
     mem.slice(events, count.checked_mul(EVENT_SIZE).ok_or(Errno::FAULT)?)?;
-    let subscriptions = (0..count)
-        .map(|i| read_subscription(&mem, ctx, element(subs, i, SUBSCRIPTION_SIZE)?))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Fallible: a workload may ask for millions of subscriptions, and a failed kernel
+    // allocation must not stop the VM.
+    let mut subscriptions = Vec::new();
+    subscriptions.try_reserve_exact(count as usize).map_err(|_| Errno::NOMEM)?;
+    for i in 0..count {
+        subscriptions.push(read_subscription(&mem, ctx, element(subs, i, SUBSCRIPTION_SIZE)?)?);
+    }
 
     // stdio is always ready and bad descriptors fail at once; only if nothing is ready
     // do we wait for the earliest clock.

@@ -161,6 +161,9 @@ fn seal_or_unseal(caller: &mut Caller<'_, WorkloadCtx>, binding: i32, data: (u32
             return write_error(&mut guest, retptr, 16, case, Some(why));
         }
     };
+    if !super::heap_can_afford(data.1 as usize) {
+        return write_error(&mut guest, retptr, 16, INVALID_ARGUMENT, Some("data too large for the VM's free memory"));
+    }
     let input = lift_bytes(guest.memory(), data.0, data.1)?.to_vec();
     let result = if seal {
         let mut nonce = [0u8; 12];

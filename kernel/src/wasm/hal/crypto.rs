@@ -37,6 +37,7 @@ fn error_case(error: &CryptoError) -> (u8, Option<&'static str>) {
 }
 
 const LIMIT_EXCEEDED: u8 = 4;
+const TOO_LARGE: &str = "input too large for the VM's free memory";
 
 fn write_result(guest: &mut CallerGuest<'_, '_>, retptr: u32, result: Result<Success, (u8, Option<&str>)>) -> Result<(), AbiError> {
     match result {
@@ -240,6 +241,10 @@ pub fn add_to_linker(linker: &mut Linker<WorkloadCtx>) -> Result<(), wasmi::erro
     for (name, encrypt) in [("aead-encrypt", true), ("aead-decrypt", false)] {
         linker.func_wrap(MODULE, name, move |mut c: C, h: u32, np: u32, nl: u32, ap: u32, al: u32, dp: u32, dl: u32, ret: u32| -> Result<(), Error> {
             let run = |c: &mut C| {
+                if !super::heap_can_afford(dl as usize) {
+                    let mut guest = CallerGuest::new(c)?;
+                    return write_result(&mut guest, ret, Err((LIMIT_EXCEEDED, Some(TOO_LARGE))));
+                }
                 let result = with_key(c, h, |m, key| {
                     let (nonce, aad, data) = (lift_bytes(m, np, nl)?, lift_bytes(m, ap, al)?, lift_bytes(m, dp, dl)?);
                     let out = if encrypt { key.aead_encrypt(nonce, aad, data) } else { key.aead_decrypt(nonce, aad, data) };
@@ -271,6 +276,9 @@ pub fn add_to_linker(linker: &mut Linker<WorkloadCtx>) -> Result<(), wasmi::erro
         let run = |c: &mut C| {
             let suite = hpke_suite(suite)?;
             let mut guest = CallerGuest::new(c)?;
+            if !super::heap_can_afford(pl as usize) {
+                return write_result(&mut guest, ret, Err((LIMIT_EXCEEDED, Some(TOO_LARGE))));
+            }
             let m = guest.memory();
             let (key, info, aad, plaintext) = (lift_bytes(m, kp, kl)?, lift_bytes(m, ip, il)?, lift_bytes(m, ap, al)?, lift_bytes(m, pp, pl)?);
             let result = kernel_rng()
@@ -282,6 +290,10 @@ pub fn add_to_linker(linker: &mut Linker<WorkloadCtx>) -> Result<(), wasmi::erro
     })?;
     linker.func_wrap(MODULE, "hpke-open", |mut c: C, h: u32, ip: u32, il: u32, ap: u32, al: u32, ep: u32, el: u32, cp: u32, cl: u32, ret: u32| -> Result<(), Error> {
         let run = |c: &mut C| {
+            if !super::heap_can_afford(cl as usize) {
+                let mut guest = CallerGuest::new(c)?;
+                return write_result(&mut guest, ret, Err((LIMIT_EXCEEDED, Some(TOO_LARGE))));
+            }
             let result = with_key(c, h, |m, key| {
                 let (info, aad, enc, ct) = (lift_bytes(m, ip, il)?, lift_bytes(m, ap, al)?, lift_bytes(m, ep, el)?, lift_bytes(m, cp, cl)?);
                 Ok(key.hpke_open(info, aad, enc, ct).map(Success::Bytes))

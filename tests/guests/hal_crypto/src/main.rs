@@ -66,5 +66,12 @@ fn main() {
         Err(crypto::CryptoError::InvalidKey(why)) => println!("short-key: {why}"),
         other => panic!("a 7-byte AES key answered {:?}", other.map(|_| ())),
     }
+    // An input the kernel heap cannot afford is refused, not a kernel out-of-memory.
+    let huge = vec![0u8; 24 << 20];
+    match crypto::aead_encrypt(&aead, &nonce, b"", &huge) {
+        Err(crypto::CryptoError::LimitExceeded(why)) => println!("huge-aead: {why}"),
+        other => panic!("a 24 MiB plaintext answered {:?}", other.map(|c| c.len())),
+    }
+    drop(huge);
     println!("hal_crypto ok");
 }
