@@ -9,14 +9,17 @@ IMAGE := target/halcyon/halcyon.elf
 GUESTS := $(notdir $(wildcard tests/guests/*))
 EXAMPLES := $(notdir $(wildcard examples/*))
 
-.PHONY: all kernel cli image guests examples run test lint bench qemu clean
+.PHONY: all toolchain kernel cli image guests examples run test lint bench qemu clean
 
 all: image guests examples
 
 qemu:
 	@./.ci/ensure-tools
 
-kernel:
+toolchain:
+	@./.ci/ensure-toolchain
+
+kernel: toolchain
 	$(CARGO) build -p halcyon-kernel --target $(KERNEL_TARGET) --profile kernel
 
 cli:
@@ -25,10 +28,10 @@ cli:
 image: kernel cli
 	$(HALCYON) build --kernel $(KERNEL_ELF) --output $(IMAGE)
 
-guests:
+guests: toolchain
 	$(CARGO) build --release --target $(WASM_TARGET) $(addprefix -p ,$(GUESTS))
 
-examples:
+examples: toolchain
 	$(CARGO) build --release --target $(WASM_TARGET) $(addprefix -p ,$(EXAMPLES))
 	@mkdir -p target/examples
 	@for e in $(EXAMPLES); do cp target/$(WASM_TARGET)/release/$$e.wasm target/examples/; done
@@ -42,7 +45,7 @@ test: qemu image guests examples
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' target/test.log
 
 # Workspace lints deny undocumented unsafe blocks and unsafe ops in unsafe fns (Cargo.toml).
-lint:
+lint: toolchain
 	$(CARGO) clippy --release -p halcyon-hal -p halcyon -p halcyon-boot -p halcyon-tests -p halcyon-bench --all-targets -- -D warnings
 	$(CARGO) clippy -p halcyon-kernel --target $(KERNEL_TARGET) --profile kernel -- -D warnings
 
