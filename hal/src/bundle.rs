@@ -9,12 +9,15 @@
 //! ```text
 //! bundle   = magic "HCYBNDL\0" ++ version:u32 ++ count:u32 ++ workload{count}
 //! workload = size:u32 (bytes of the rest of this workload) ++ name:bytes ++ wasm:bytes
-//!            ++ args:list ++ env:list ++ fuel:u64 (0 = unlimited)
+//!            ++ args:list ++ env:list ++ tcp_listen:list ++ fuel:u64 (0 = unlimited)
 //!            ++ memory_limit:u64 (0 = kernel default) ++ reserved:u32 (0)
 //! bytes    = len:u32 ++ byte{len}
 //! list     = count:u32 ++ bytes{count}      (each a UTF-8 string)
 //! ```
-//! `args` include argv[0]; each `env` entry is `KEY=VALUE`. A workload's `size` lets a
+//! `args` include argv[0]; each `env` entry is `KEY=VALUE`; each `tcp_listen` entry is a
+//! guest socket address (`IP:PORT`) the kernel opens as a listening TCP socket and hands
+//! the workload as a preopened WASI descriptor (fd 3 onwards, in order), as
+//! `wasmtime run --tcplisten` does. A workload's `size` lets a
 //! reader skip it and bounds every length inside it. Workloads run in bundle order and
 //! are numbered from 0, which is their index on the workload channel.
 
@@ -24,7 +27,9 @@ use core::fmt;
 /// The first eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"HCYBNDL\0";
 /// Bumped whenever the layout changes; the kernel ELF carries it in a note.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+/// Preopened listening sockets one workload may ask for.
+pub const MAX_TCP_LISTEN: usize = 16;
 /// The channel identifies workloads by a `u8`.
 pub const MAX_WORKLOADS: usize = 255;
 
@@ -39,6 +44,8 @@ pub struct Workload<'a> {
     pub args: Vec<&'a str>,
     /// The WASI environment, `KEY=VALUE` each.
     pub env: Vec<&'a str>,
+    /// Listening TCP sockets preopened for the workload (fd 3 onwards), `IP:PORT` each.
+    pub tcp_listen: Vec<&'a str>,
     /// Fuel the workload may burn; `None` runs it unmetered.
     pub fuel: Option<u64>,
     /// Cap on the workload's linear memory in bytes; `None` for the kernel's default.
@@ -62,6 +69,8 @@ pub enum BundleError {
     InvalidUtf8 { workload: u32, field: &'static str },
     /// An environment entry without `=`.
     BadEnvironment { workload: u32 },
+    /// A `tcp_listen` entry that is not an `IP:PORT` socket address, or too many of them.
+    BadListenAddress { workload: u32 },
     /// The reserved field after the limits is not zero.
     ReservedNotZero { workload: u32 },
     /// Bytes left over inside a workload record or after the last one.
@@ -89,6 +98,9 @@ impl fmt::Display for BundleError {
             }
             BundleError::BadEnvironment { workload } => {
                 write!(f, "environment entry without '=' in workload {workload}")
+            }
+            BundleError::BadListenAddress { workload } => {
+                write!(f, "bad TCP listen address (IP:PORT, at most {MAX_TCP_LISTEN}) in workload {workload}")
             }
             BundleError::ReservedNotZero { workload } => {
                 write!(f, "reserved field is not zero in workload {workload}")
@@ -172,6 +184,10 @@ fn parse_workload<'a>(bytes: &'a [u8], index: u32) -> Result<Workload<'a>, Bundl
     if env.iter().any(|e| !e.contains('=')) {
         return Err(BundleError::BadEnvironment { workload: index });
     }
+    let tcp_listen = r.list("TCP listen addresses")?;
+    if tcp_listen.len() > MAX_TCP_LISTEN || tcp_listen.iter().any(|a| a.parse::<core::net::SocketAddr>().is_err()) {
+        return Err(BundleError::BadListenAddress { workload: index });
+    }
     let fuel = r.u64("fuel")?;
     let memory_limit = r.u64("memory limit")?;
     if r.u32("reserved")? != 0 {
@@ -185,6 +201,7 @@ fn parse_workload<'a>(bytes: &'a [u8], index: u32) -> Result<Workload<'a>, Bundl
         wasm,
         args,
         env,
+        tcp_listen,
         fuel: (fuel != 0).then_some(fuel),
         memory_limit: (memory_limit != 0).then_some(memory_limit),
     })
@@ -252,7 +269,7 @@ pub fn encode(workloads: &[Workload<'_>]) -> Vec<u8> {
         let mut rec = Vec::with_capacity(w.wasm.len() + 256);
         put_bytes(&mut rec, w.name.as_bytes());
         put_bytes(&mut rec, w.wasm);
-        for list in [&w.args, &w.env] {
+        for list in [&w.args, &w.env, &w.tcp_listen] {
             put_u32(&mut rec, wire_len(list.len()));
             for item in list.iter() {
                 put_bytes(&mut rec, item.as_bytes());
@@ -277,10 +294,11 @@ mod tests {
                 wasm: b"\0asm\x01\0\0\0",
                 args: vec!["hello.wasm", "a b", ""],
                 env: vec!["KEY=VALUE", "EMPTY="],
+                tcp_listen: vec!["0.0.0.0:8080", "[::]:9000"],
                 fuel: Some(1000),
                 memory_limit: None,
             },
-            Workload { name: "two", wasm: b"", args: vec![], env: vec![], fuel: None, memory_limit: Some(65536) },
+            Workload { name: "two", wasm: b"", args: vec![], env: vec![], tcp_listen: vec![], fuel: None, memory_limit: Some(65536) },
         ]
     }
 
@@ -330,8 +348,8 @@ mod tests {
     fn bad_header_fields() {
         assert_eq!(parse(b"nope"), Err(BundleError::BadMagic));
         let mut bytes = encode(&sample());
-        bytes[8] = 2;
-        assert_eq!(parse(&bytes), Err(BundleError::UnsupportedVersion(2)));
+        bytes[8] = 1;
+        assert_eq!(parse(&bytes), Err(BundleError::UnsupportedVersion(1)));
     }
 
     #[test]
@@ -350,6 +368,7 @@ mod tests {
         put_bytes(&mut rec, b"");
         put_u32(&mut rec, 0);
         put_u32(&mut rec, 0);
+        put_u32(&mut rec, 0);
         rec.extend([0; 8 + 8 + 4 + 1]);
         let mut bytes = MAGIC.to_vec();
         bytes.extend(VERSION.to_le_bytes());
@@ -366,11 +385,11 @@ mod tests {
 
     #[test]
     fn limits_of_zero_mean_none() {
-        let w = Workload { name: "z", wasm: b"", args: vec![], env: vec![], fuel: Some(0), memory_limit: Some(0) };
+        let w = Workload { name: "z", wasm: b"", args: vec![], env: vec![], tcp_listen: vec![], fuel: Some(0), memory_limit: Some(0) };
         let bytes = encode(&[w]);
         let parsed = parse(&bytes).unwrap();
         assert_eq!((parsed[0].fuel, parsed[0].memory_limit), (None, None));
-        let w = Workload { name: "m", wasm: b"", args: vec![], env: vec![], fuel: Some(u64::MAX), memory_limit: Some(u64::MAX) };
+        let w = Workload { name: "m", wasm: b"", args: vec![], env: vec![], tcp_listen: vec![], fuel: Some(u64::MAX), memory_limit: Some(u64::MAX) };
         let bytes = encode(&[w]);
         let parsed = parse(&bytes).unwrap();
         assert_eq!((parsed[0].fuel, parsed[0].memory_limit), (Some(u64::MAX), Some(u64::MAX)));
@@ -378,7 +397,7 @@ mod tests {
 
     #[test]
     fn the_workload_limit_is_enforced() {
-        let w = Workload { name: "", wasm: b"", args: vec![], env: vec![], fuel: None, memory_limit: None };
+        let w = Workload { name: "", wasm: b"", args: vec![], env: vec![], tcp_listen: vec![], fuel: None, memory_limit: None };
         let many = vec![w; MAX_WORKLOADS];
         assert_eq!(parse(&encode(&many)).unwrap().len(), MAX_WORKLOADS);
         let too_many = vec![many[0].clone(); MAX_WORKLOADS + 1];
@@ -392,6 +411,14 @@ mod tests {
         let mut w = sample();
         w[0].env = vec!["NOEQUALS"];
         assert_eq!(parse(&encode(&w)), Err(BundleError::BadEnvironment { workload: 0 }));
+        for bad in ["8080", "localhost:80", "1.2.3.4:99999"] {
+            let mut w = sample();
+            w[1].tcp_listen = vec![bad];
+            assert_eq!(parse(&encode(&w)), Err(BundleError::BadListenAddress { workload: 1 }), "{bad}");
+        }
+        let mut w = sample();
+        w[0].tcp_listen = vec!["0.0.0.0:1"; MAX_TCP_LISTEN + 1];
+        assert_eq!(parse(&encode(&w)), Err(BundleError::BadListenAddress { workload: 0 }));
 
         let mut bytes = encode(&sample()[1..]);
         let reserved_at = bytes.len() - 4;

@@ -8,12 +8,14 @@
 
 extern crate alloc;
 
+pub mod acpi;
 pub mod bundle;
 pub mod cabi;
 pub mod channel;
 pub mod civil_time;
 pub mod crypto;
 pub mod measurement;
+pub mod net_config;
 #[cfg(test)]
 mod mutation;
 pub mod platform;

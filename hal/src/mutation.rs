@@ -58,8 +58,8 @@ mod bundle_parser {
     #[test]
     fn mutated_bundles_never_panic() {
         let valid = encode(&[
-            Workload { name: "a", wasm: b"\0asm\x01\0\0\0", args: vec!["a", "-x"], env: vec!["K=V"], fuel: Some(5), memory_limit: None },
-            Workload { name: "b", wasm: &[7; 100], args: vec![], env: vec![], fuel: None, memory_limit: Some(1 << 20) },
+            Workload { name: "a", wasm: b"\0asm\x01\0\0\0", args: vec!["a", "-x"], env: vec!["K=V"], tcp_listen: vec!["0.0.0.0:80"], fuel: Some(5), memory_limit: None },
+            Workload { name: "b", wasm: &[7; 100], args: vec![], env: vec![], tcp_listen: vec![], fuel: None, memory_limit: Some(1 << 20) },
         ]);
         let mut m = Mutator::new(0xb0d1e);
         let mut accepted = 0;

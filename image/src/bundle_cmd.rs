@@ -155,6 +155,7 @@ pub fn bundle(output: &Path, inputs: &[PathBuf]) -> Result<()> {
             wasm: &w.wasm,
             args: w.args.iter().map(String::as_str).collect(),
             env: w.env.iter().map(String::as_str).collect(),
+            tcp_listen: Vec::new(),
             fuel: w.fuel,
             memory_limit: w.memory,
         })

@@ -104,6 +104,20 @@ struct RunArgs {
     /// Stop the VM after this many seconds
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
+    /// Listen on HOST:PORT and hand the workload the listening socket as fd 3 (then 4, ...),
+    /// as `wasmtime run --tcplisten` does; gives the VM a network card
+    #[arg(long = "tcplisten", value_name = "HOST:PORT")]
+    tcp_listen: Vec<std::net::SocketAddr>,
+    /// WASI option, as wasmtime's `-S`: `inherit-network` (a network card for outgoing
+    /// connections), `tcplisten=HOST:PORT`
+    #[arg(short = 'S', value_name = "KEY[=VALUE]")]
+    wasi_options: Vec<String>,
+    /// Name server the guest uses instead of QEMU's (which forwards to the host's resolver)
+    #[arg(long, value_name = "IPV4")]
+    dns_server: Option<std::net::Ipv4Addr>,
+    /// Extra words for the kernel command line (diagnostics, e.g. `virtio.bounce=on`)
+    #[arg(long, value_name = "WORD", hide = true)]
+    kernel_arg: Vec<String>,
     /// The module (.wasm) or bundle to run, then the arguments passed to the workload
     /// (everything after MODULE goes to the workload, as with `wasmtime run`)
     #[arg(required = true, trailing_var_arg = true, value_name = "MODULE")]
@@ -140,6 +154,26 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let (module, workload_args) = args.module_and_args();
+    let mut tcp_listen = args.tcp_listen;
+    let mut inherit_network = false;
+    for option in &args.wasi_options {
+        let (key, value) = option.split_once('=').unwrap_or((option, "y"));
+        let yes = |value: &str| match value {
+            "y" | "yes" | "true" => Ok(true),
+            "n" | "no" | "false" => Ok(false),
+            _ => anyhow::bail!("-S {key}={value}: expected y or n"),
+        };
+        match key {
+            "inherit-network" | "allow-ip-name-lookup" | "tcp" | "udp" => inherit_network |= yes(value)?,
+            "tcplisten" => tcp_listen.push(value.parse().map_err(|_| anyhow::anyhow!("-S tcplisten={value}: expected HOST:PORT"))?),
+            _ => anyhow::bail!("-S {key}: unknown or unsupported WASI option (supported: inherit-network, tcplisten=HOST:PORT)"),
+        }
+    }
+    let mut kernel_cmdline = args.kernel_arg;
+    if let Some(dns) = args.dns_server {
+        kernel_cmdline.push(format!("net.dns={dns}"));
+        inherit_network = true;
+    }
     run::run(run::RunOptions {
         module,
         args: workload_args,
@@ -155,6 +189,9 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         verbose: args.verbose,
         log: args.log,
         timeout,
+        tcp_listen,
+        inherit_network,
+        kernel_cmdline,
     })
 }
 

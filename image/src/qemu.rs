@@ -25,6 +25,28 @@ pub struct VmConfig<'a> {
     pub vcpus: u32,
     pub accel: Accel,
     pub kernel_log: KernelLog,
+    /// A virtio-net card on QEMU's user-mode network, when the workload may use it.
+    pub network: Option<&'a NetworkConfig>,
+    /// Words for the kernel command line (`-append`).
+    pub kernel_cmdline: &'a [String],
+}
+
+/// The guest's network: a virtio-net card behind QEMU's user-mode NAT (the guest is
+/// 10.0.2.15, the host is reachable as 10.0.2.2, name service at 10.0.2.3).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// Host addresses forwarded to the same port in the guest (`--tcplisten`).
+    pub tcp_forwards: Vec<std::net::SocketAddr>,
+}
+
+impl NetworkConfig {
+    fn netdev(&self) -> String {
+        let mut netdev = String::from("user,id=halcyon-net");
+        for host in &self.tcp_forwards {
+            netdev.push_str(&format!(",hostfwd=tcp:{}:{}-:{}", host.ip(), host.port(), host.port()));
+        }
+        netdev
+    }
 }
 
 fn base_args(text: &str) -> impl Iterator<Item = &str> {
@@ -41,7 +63,22 @@ pub enum Accel {
 }
 
 pub fn args(config: &VmConfig<'_>) -> Vec<OsString> {
-    let mut args: Vec<OsString> = base_args(PLAIN_ARGS).map(OsString::from).collect();
+    let mut args: Vec<OsString> = base_args(PLAIN_ARGS)
+        .map(|arg| match (config.network, arg.starts_with("microvm,")) {
+            // The card sits on microvm's PCIe host bridge, which exists only when asked
+            // for (without it the kernel does not look for PCI at all).
+            (Some(_), true) => OsString::from(format!("{arg},pcie=on")),
+            _ => OsString::from(arg),
+        })
+        .collect();
+    if let Some(network) = config.network {
+        args.extend(["-netdev", &network.netdev()].map(OsString::from));
+        // `romfile=`: the card's boot ROM is for firmware, which microvm does not run.
+        args.extend(["-device", "virtio-net-pci,netdev=halcyon-net,romfile="].map(OsString::from));
+    }
+    if !config.kernel_cmdline.is_empty() {
+        args.extend(["-append".into(), config.kernel_cmdline.join(" ").into()]);
+    }
     let mut push = |a: &str| args.push(OsString::from(a));
     match config.accel {
         Accel::Tcg => push("-accel"),
@@ -98,11 +135,35 @@ mod tests {
             vcpus: 2,
             accel: Accel::Tcg,
             kernel_log: KernelLog::File(PathBuf::from("/log")),
+            network: None,
+            kernel_cmdline: &[],
         };
         let args: Vec<String> = args(&config).into_iter().map(|a| a.into_string().unwrap()).collect();
         assert!(args.windows(2).any(|w| w == ["-m", "49M"]));
         assert!(args.windows(2).any(|w| w == ["-kernel", "/img"]));
         assert!(args.windows(2).any(|w| w == ["-initrd", "/b"]));
+        assert!(!args.iter().any(|a| a.contains("pcie=on") || a == "-netdev" || a == "-append"));
         assert!(args.iter().any(|a| a == "file,id=halcyon-log,append=on,path=/log"));
+    }
+
+    #[test]
+    fn network_arguments() {
+        let network = NetworkConfig { tcp_forwards: vec!["127.0.0.1:8080".parse().unwrap()] };
+        let cmdline = ["net.dns=10.0.2.2".to_string()];
+        let config = VmConfig {
+            image: Path::new("/img"),
+            bundle: Path::new("/b"),
+            ram_bytes: 64 << 20,
+            vcpus: 1,
+            accel: Accel::Tcg,
+            kernel_log: KernelLog::File(PathBuf::from("/log")),
+            network: Some(&network),
+            kernel_cmdline: &cmdline,
+        };
+        let args: Vec<String> = args(&config).into_iter().map(|a| a.into_string().unwrap()).collect();
+        assert!(args.iter().any(|a| a.starts_with("microvm,") && a.ends_with(",pcie=on")));
+        assert!(args.windows(2).any(|w| w == ["-netdev", "user,id=halcyon-net,hostfwd=tcp:127.0.0.1:8080-:8080"]));
+        assert!(args.windows(2).any(|w| w == ["-device", "virtio-net-pci,netdev=halcyon-net,romfile="]));
+        assert!(args.windows(2).any(|w| w == ["-append", "net.dns=10.0.2.2"]));
     }
 }

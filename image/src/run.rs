@@ -49,6 +49,12 @@ pub struct RunOptions {
     pub verbose: bool,
     pub log: Option<PathBuf>,
     pub timeout: Option<Duration>,
+    /// Host addresses to listen on; each becomes a preopened listening socket (fd 3...).
+    pub tcp_listen: Vec<std::net::SocketAddr>,
+    /// Give the guest a network card even without `tcp_listen` (outgoing connections).
+    pub inherit_network: bool,
+    /// Extra words for the kernel command line (`net.dns=...`, `virtio.bounce=on`).
+    pub kernel_cmdline: Vec<String>,
 }
 
 /// Resolves `--env` entries: `KEY=VALUE` as given, `KEY` from the host environment
@@ -124,11 +130,12 @@ fn bundle_for(options: &RunOptions, input: &[u8]) -> Result<Vec<u8>> {
             || !options.env.is_empty()
             || options.argv0.is_some()
             || options.fuel.is_some()
-            || options.memory.is_some();
+            || options.memory.is_some()
+            || !options.tcp_listen.is_empty();
         if per_workload {
             bail!(
                 "{} is a bundle: its workloads carry their own arguments, environment and limits \
-                 (drop ARGS, --env, --argv0, --fuel and --memory, or put them in the bundle's manifest)",
+                 (drop ARGS, --env, --argv0, --fuel, --memory and --tcplisten, or put them in the bundle's manifest)",
                 options.module.display()
             );
         }
@@ -137,6 +144,8 @@ fn bundle_for(options: &RunOptions, input: &[u8]) -> Result<Vec<u8>> {
     }
     let name = file_name(&options.module);
     let env = resolve_env(&options.env, |k| std::env::var(k).ok())?;
+    // The guest listens on every address, on the port the host forwards.
+    let guest_listen: Vec<String> = options.tcp_listen.iter().map(|a| format!("0.0.0.0:{}", a.port())).collect();
     let mut args = vec![options.argv0.clone().unwrap_or_else(|| name.clone())];
     args.extend(options.args.iter().cloned());
     let workload = Workload {
@@ -144,6 +153,7 @@ fn bundle_for(options: &RunOptions, input: &[u8]) -> Result<Vec<u8>> {
         wasm: input,
         args: args.iter().map(String::as_str).collect(),
         env: env.iter().map(String::as_str).collect(),
+        tcp_listen: guest_listen.iter().map(String::as_str).collect(),
         fuel: options.fuel,
         memory_limit: options.memory,
     };
@@ -322,6 +332,8 @@ pub fn run(options: RunOptions) -> Result<i32> {
     // be shown if the kernel fails; --verbose follows that file live.
     let log_path = options.log.clone().unwrap_or_else(|| scratch.path().join("kernel.log"));
     std::fs::write(&log_path, b"").with_context(|| format!("cannot write the log file {}", log_path.display()))?;
+    let network = (options.inherit_network || !options.tcp_listen.is_empty())
+        .then(|| qemu::NetworkConfig { tcp_forwards: options.tcp_listen.clone() });
     let config = VmConfig {
         image: &image,
         bundle: &bundle_path,
@@ -329,6 +341,8 @@ pub fn run(options: RunOptions) -> Result<i32> {
         vcpus: options.vcpus,
         accel: options.accel,
         kernel_log: KernelLog::File(log_path.clone()),
+        network: network.as_ref(),
+        kernel_cmdline: &options.kernel_cmdline,
     };
 
     let mut child = spawn_qemu(&options, &config)?;

@@ -18,11 +18,20 @@ pub struct BootInfo {
     pub bundle: Option<Range<u64>>,
     /// Physical ranges the boot data occupies (start info, tables, command line).
     pub boot_data: [Range<u64>; 4],
+    cmdline: [u8; MAX_CMDLINE],
+    cmdline_len: usize,
+    /// Where the VMM put the ACPI RSDP (0: not given).
+    pub rsdp_paddr: u64,
 }
 
 impl BootInfo {
     pub fn regions(&self) -> &[MemoryRegion] {
         &self.regions[..self.region_count]
+    }
+
+    /// The kernel command line (QEMU `-append`); empty when absent or not UTF-8.
+    pub fn cmdline(&self) -> &str {
+        core::str::from_utf8(&self.cmdline[..self.cmdline_len]).unwrap_or("")
     }
 
     pub fn ram(&self) -> impl Iterator<Item = Range<u64>> + '_ {
@@ -95,7 +104,11 @@ pub fn read(start_info_paddr: u64) -> Result<BootInfo, BootInfoError> {
         bundle = first.map(|m| m.paddr..m.paddr + m.size);
     }
 
+    let mut cmdline_bytes = [0u8; MAX_CMDLINE];
+    let mut cmdline_len = 0;
     let cmdline = if info.cmdline_paddr != 0 {
+        copy_physical(info.cmdline_paddr, &mut cmdline_bytes, "command line")?;
+        cmdline_len = cmdline_bytes.iter().position(|b| *b == 0).unwrap_or(MAX_CMDLINE);
         info.cmdline_paddr..info.cmdline_paddr.saturating_add(MAX_CMDLINE as u64)
     } else {
         0..0
@@ -110,5 +123,8 @@ pub fn read(start_info_paddr: u64) -> Result<BootInfo, BootInfoError> {
             modlist_range,
             cmdline,
         ],
+        cmdline: cmdline_bytes,
+        cmdline_len,
+        rsdp_paddr: info.rsdp_paddr,
     })
 }

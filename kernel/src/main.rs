@@ -12,8 +12,10 @@ extern crate alloc;
 mod arch;
 mod boot_info;
 mod channel;
+mod devices;
 mod log;
 mod memory;
+mod net;
 mod platform;
 mod random;
 mod time;
@@ -53,6 +55,15 @@ pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
             "random: UNAVAILABLE ({e}); workloads asking for random bytes get an error \
              (run QEMU with `-cpu max` or a CPU model with RDRAND)"
         ),
+    }
+
+    if boot.cmdline().split_ascii_whitespace().any(|w| w == "virtio.bounce=on") {
+        memory::shared::force_bounce_buffers();
+    }
+    match net::init(&boot) {
+        Ok(true) => {}
+        Ok(false) => kprintln!("net: no network card"),
+        Err(e) => kprintln!("net: not available: {e}"),
     }
 
     let mut measurements = MeasurementLog::new();

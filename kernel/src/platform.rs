@@ -72,3 +72,15 @@ pub fn with_platform<R>(f: impl FnOnce(&mut dyn Platform) -> R) -> R {
     let platform = PLATFORM.call_once(|| Mutex::new(WithoutHardwareRoot { kind: detect() }));
     f(&mut *platform.lock())
 }
+
+/// Whether guest memory is private to the guest (encrypted and integrity-protected), so
+/// devices can only use pages explicitly shared with the host. False on a plain VM; the
+/// SEV-SNP and TDX paths turn it on when they take over memory.
+pub fn memory_is_private() -> bool {
+    false
+}
+
+/// Makes `pages` 4 KiB pages at `paddr` shared with the host (`shared`) or private again.
+/// A plain VM has nothing to convert; SEV-SNP (page-state change, GHCB spec 56421 §4.1.6)
+/// and TDX (MapGPA, GHCI §3.2) convert here.
+pub fn set_shared(_paddr: u64, _pages: usize, _shared: bool) {}

@@ -23,3 +23,10 @@ pub fn free_bytes() -> usize {
 pub fn used_bytes() -> usize {
     HEAP.lock().used()
 }
+
+/// Whether the heap can afford `bytes` for a request a workload drives (with room for the
+/// copies and temporaries it makes). Such requests check first and answer an error,
+/// because a failed kernel allocation would stop the whole VM, not just the workload.
+pub fn can_afford(bytes: usize) -> bool {
+    free_bytes() / 4 >= bytes.saturating_add(64 * 1024)
+}

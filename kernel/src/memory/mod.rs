@@ -6,6 +6,7 @@
 //! becomes the kernel heap, from which workload memories are allocated.
 
 mod frames;
+pub mod shared;
 pub mod heap;
 
 use crate::arch::paging;

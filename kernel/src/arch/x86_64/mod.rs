@@ -6,6 +6,7 @@ pub mod entropy;
 pub mod exit;
 pub mod gdt;
 pub mod interrupts;
+pub mod mmio;
 mod notes;
 pub mod paging;
 pub mod pit;

@@ -41,3 +41,9 @@ pub fn write_bytes(port: u16, bytes: &[u8]) {
         );
     }
 }
+
+/// Reads a 32-bit value from an I/O port.
+pub fn read_u32(port: u16) -> u32 {
+    // SAFETY: see `write_u8`.
+    unsafe { Port::<u32>::new(port).read() }
+}

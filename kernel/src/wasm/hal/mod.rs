@@ -53,12 +53,10 @@ impl HalState {
     }
 }
 
-/// Whether the kernel heap can afford a buffer of `bytes` for a HAL call (with room for
-/// the copies and temporaries the call makes). Calls whose output grows with their input
-/// check this first and answer an error instead, because a failed kernel allocation
-/// would stop the whole VM, not just the workload.
+/// Whether the kernel heap can afford a buffer of `bytes` for a HAL call; calls whose
+/// output grows with their input check this first (see `memory::heap::can_afford`).
 pub fn heap_can_afford(bytes: usize) -> bool {
-    crate::memory::heap::free_bytes() / 4 >= bytes.saturating_add(64 * 1024)
+    crate::memory::heap::can_afford(bytes)
 }
 
 pub fn add_to_linker(linker: &mut Linker<WorkloadCtx>) -> Result<(), LinkerError> {

@@ -1,0 +1,23 @@
+//! Memory-mapped device registers. The kernel's own MMIO accesses (PCI configuration
+//! space) funnel through here, so that a confidential-VM platform can route them through
+//! its paravirtual interface (GHCB MMIO exits on SEV-SNP, #VE.RequestMMIO on TDX) in one
+//! place.
+
+/// Reads a 32-bit device register.
+///
+/// # Safety
+/// `address` must be a 4-byte aligned device register that the kernel maps (identity,
+/// uncached) and owns; reading it must have no effect on memory Rust knows about.
+pub unsafe fn read_u32(address: u64) -> u32 {
+    // SAFETY: per the caller's contract the address is a mapped, aligned register.
+    unsafe { (address as *const u32).read_volatile() }
+}
+
+/// Writes a 32-bit device register.
+///
+/// # Safety
+/// As for [`read_u32`]; the write must not make the device overwrite kernel memory.
+pub unsafe fn write_u32(address: u64, value: u32) {
+    // SAFETY: per the caller's contract the address is a mapped, aligned register.
+    unsafe { (address as *mut u32).write_volatile(value) }
+}

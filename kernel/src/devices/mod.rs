@@ -1,0 +1,4 @@
+//! Device discovery and drivers' glue: PCI, and the DMA hook virtio drivers use.
+
+pub mod pci;
+pub mod virtio_dma;
