@@ -8,6 +8,7 @@ mod hal;
 mod limits;
 mod runner;
 mod wasi;
+mod wasi_sockets;
 
 use crate::channel;
 use halcyon_hal::bundle;

@@ -86,8 +86,12 @@ pub fn run(index: u8, workload: &Workload<'_>, tee: TeeKind, measurements: &[Mea
         .memory_limit
         .and_then(|limit| usize::try_from(limit).ok())
         .unwrap_or_else(default_memory_limit);
+    let wasi = match WasiCtx::new(index, &workload.args, &workload.env, &workload.tcp_listen, tee) {
+        Ok(wasi) => wasi,
+        Err(e) => return RunResult::new(Outcome::Other, format!("cannot open its listening sockets: {e}")),
+    };
     let ctx = WorkloadCtx {
-        wasi: WasiCtx::new(index, &workload.args, &workload.env, tee),
+        wasi,
         hal: super::hal::HalState::new(tee, measurements),
         limits: WorkloadLimits::new(memory_limit),
     };

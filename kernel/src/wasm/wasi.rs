@@ -1,5 +1,6 @@
 //! WASI preview 1 (`wasi_snapshot_preview1`), the part a command-line program needs:
-//! arguments, environment, stdio, clocks, random numbers, sleeping and exit. Every other
+//! arguments, environment, stdio, clocks, random numbers, sleeping, exit, and TCP
+//! sockets preopened with `--tcplisten` (`wasi_sockets`). Every other
 //! preview-1 function is defined with its exact signature and answers `ENOSYS`, so an
 //! ordinary `wasm32-wasip1` program links, and a call it cannot make fails cleanly.
 //!
@@ -8,6 +9,7 @@
 
 use super::guest_memory::{element, field, GuestMemory};
 use super::runner::WorkloadCtx;
+use super::wasi_sockets::{SocketTable, FIRST_SOCKET_FD};
 use crate::{channel, random, time};
 use alloc::vec::Vec;
 use halcyon_hal::channel::Stream;
@@ -43,7 +45,10 @@ const FILETYPE_CHARACTER_DEVICE: u8 = 2;
 // `$rights` bits
 const RIGHT_FD_READ: u64 = 1 << 1;
 const RIGHT_FD_WRITE: u64 = 1 << 6;
+const RIGHT_FD_FDSTAT_SET_FLAGS: u64 = 1 << 3;
 const RIGHT_POLL_FD_READWRITE: u64 = 1 << 27;
+const RIGHT_SOCK_SHUTDOWN: u64 = 1 << 28;
+const RIGHT_SOCK_ACCEPT: u64 = 1 << 29;
 // `$eventtype`
 const EVENTTYPE_CLOCK: u8 = 0;
 const EVENTTYPE_FD_READ: u8 = 1;
@@ -65,6 +70,8 @@ pub struct WasiCtx {
     args: Vec<Vec<u8>>,
     env: Vec<Vec<u8>>,
     started_ns: u64,
+    /// Socket descriptors, fd 3 onwards (preopened listeners first).
+    pub sockets: SocketTable,
 }
 
 fn nul_terminated(items: &[&str]) -> Vec<Vec<u8>> {
@@ -80,13 +87,15 @@ fn nul_terminated(items: &[&str]) -> Vec<Vec<u8>> {
 }
 
 impl WasiCtx {
-    pub fn new(workload: u8, args: &[&str], env: &[&str], tee: TeeKind) -> Self {
+    /// Fails when a preopened listener cannot be opened (no network, port in use).
+    pub fn new(workload: u8, args: &[&str], env: &[&str], tcp_listen: &[&str], tee: TeeKind) -> Result<Self, crate::net::socket::SocketError> {
         let mut env = nul_terminated(env);
         // Workloads can tell where they run before the HAL capabilities interface exists.
         if !env.iter().any(|e| e.starts_with(b"HALCYON_PLATFORM=")) {
             env.extend(nul_terminated(&[&alloc::format!("HALCYON_PLATFORM={tee}")]));
         }
-        Self { workload, args: nul_terminated(args), env, started_ns: time::monotonic_ns() }
+        let sockets = SocketTable::new(tcp_listen)?;
+        Ok(Self { workload, args: nul_terminated(args), env, started_ns: time::monotonic_ns(), sockets })
     }
 }
 
@@ -144,7 +153,12 @@ fn fd_write(mut caller: Caller<'_, WorkloadCtx>, fd: u32, iovs: u32, iovs_len: u
     let stream = match fd {
         1 => Stream::Stdout,
         2 => Stream::Stderr,
-        _ => return Err(Errno::BADF),
+        0 => return Err(Errno::BADF),
+        _ => {
+            let (mut mem, ctx) = memory_and_ctx(&mut caller)?;
+            let written = ctx.wasi.sockets.write(&mem, fd, iovs, iovs_len)?;
+            return mem.write_u32(nwritten, written);
+        }
     };
     let (mut mem, ctx) = memory_and_ctx(&mut caller)?;
     // Check every iovec before writing any, so a bad one fails the call without a
@@ -164,7 +178,12 @@ fn fd_write(mut caller: Caller<'_, WorkloadCtx>, fd: u32, iovs: u32, iovs_len: u
     mem.write_u32(nwritten, total)
 }
 
-fn fd_read(mut caller: Caller<'_, WorkloadCtx>, fd: u32, _iovs: u32, _iovs_len: u32, nread: u32) -> Result<(), Errno> {
+fn fd_read(mut caller: Caller<'_, WorkloadCtx>, fd: u32, iovs: u32, iovs_len: u32, nread: u32) -> Result<(), Errno> {
+    if fd >= FIRST_SOCKET_FD {
+        let (mut mem, ctx) = memory_and_ctx(&mut caller)?;
+        let read = ctx.wasi.sockets.read(&mut mem, fd, iovs, iovs_len)?;
+        return mem.write_u32(nread, read);
+    }
     if fd != 0 {
         return Err(Errno::BADF);
     }
@@ -174,14 +193,18 @@ fn fd_read(mut caller: Caller<'_, WorkloadCtx>, fd: u32, _iovs: u32, _iovs_len: 
 }
 
 fn fd_fdstat_get(mut caller: Caller<'_, WorkloadCtx>, fd: u32, stat: u32) -> Result<(), Errno> {
-    let rights = match fd {
-        0 => RIGHT_FD_READ | RIGHT_POLL_FD_READWRITE,
-        1 | 2 => RIGHT_FD_WRITE | RIGHT_POLL_FD_READWRITE,
-        _ => return Err(Errno::BADF),
+    let (mut mem, ctx) = memory_and_ctx(&mut caller)?;
+    let (filetype, flags, rights) = match fd {
+        0 => (FILETYPE_CHARACTER_DEVICE, 0, RIGHT_FD_READ | RIGHT_POLL_FD_READWRITE),
+        1 | 2 => (FILETYPE_CHARACTER_DEVICE, 0, RIGHT_FD_WRITE | RIGHT_POLL_FD_READWRITE),
+        _ => {
+            let (filetype, flags) = ctx.wasi.sockets.fdstat(fd)?;
+            (filetype, flags, RIGHT_FD_READ | RIGHT_FD_WRITE | RIGHT_POLL_FD_READWRITE | RIGHT_SOCK_SHUTDOWN | RIGHT_SOCK_ACCEPT | RIGHT_FD_FDSTAT_SET_FLAGS)
+        }
     };
-    let (mut mem, _) = memory_and_ctx(&mut caller)?;
     mem.slice_mut(stat, FDSTAT_SIZE)?.fill(0);
-    mem.write_u8(stat, FILETYPE_CHARACTER_DEVICE)?;
+    mem.write_u8(stat, filetype)?;
+    mem.write_u16(field(stat, 2)?, flags)?;
     mem.write_u64(field(stat, 8)?, rights)?;
     mem.write_u64(field(stat, 16)?, 0)
 }
@@ -267,22 +290,33 @@ fn poll_oneoff(mut caller: Caller<'_, WorkloadCtx>, subs: u32, events: u32, coun
         subscriptions.push(read_subscription(&mem, ctx, element(subs, i, SUBSCRIPTION_SIZE)?)?);
     }
 
-    // stdio is always ready and bad descriptors fail at once; only if nothing is ready
-    // do we wait for the earliest clock.
-    let anything_immediate = subscriptions.iter().any(|s| match &s.kind {
-        SubscriptionKind::Clock(deadline) => deadline.is_err(),
+    // stdio is always ready and bad descriptors fail at once; sockets are ready when
+    // the network says so. Until something is ready, wait for the earliest clock while
+    // polling the network.
+    let earliest = subscriptions
+        .iter()
+        .filter_map(|s| match s.kind {
+            SubscriptionKind::Clock(Ok(deadline)) => Some(deadline),
+            _ => None,
+        })
+        .min();
+    let sockets = &mut ctx.wasi.sockets;
+    let mut ready_now = |sub: &Subscription| match &sub.kind {
+        SubscriptionKind::Clock(Ok(deadline)) => *deadline <= time::monotonic_ns(),
+        SubscriptionKind::FdRead(fd) if *fd >= FIRST_SOCKET_FD => sockets.read_ready(*fd).unwrap_or(true),
+        SubscriptionKind::FdWrite(fd) if *fd >= FIRST_SOCKET_FD => sockets.write_ready(*fd).unwrap_or(true),
         _ => true,
-    });
-    if !anything_immediate {
-        let earliest = subscriptions
-            .iter()
-            .filter_map(|s| match s.kind {
-                SubscriptionKind::Clock(Ok(deadline)) => Some(deadline),
-                _ => None,
-            })
-            .min();
-        if let Some(deadline) = earliest {
-            time::wait_until(deadline);
+    };
+    let has_sockets = subscriptions.iter().any(|s| matches!(s.kind, SubscriptionKind::FdRead(fd) | SubscriptionKind::FdWrite(fd) if fd >= FIRST_SOCKET_FD));
+    if !has_sockets {
+        if !subscriptions.iter().any(&mut ready_now) {
+            if let Some(deadline) = earliest {
+                time::wait_until(deadline);
+            }
+        }
+    } else {
+        while !subscriptions.iter().any(&mut ready_now) {
+            crate::arch::spin_hint();
         }
     }
 
@@ -302,6 +336,12 @@ fn poll_oneoff(mut caller: Caller<'_, WorkloadCtx>, subs: u32, events: u32, coun
             SubscriptionKind::FdWrite(1 | 2) => {
                 Some((Errno::SUCCESS, EVENTTYPE_FD_WRITE, STDIO_WRITE_WINDOW, 0))
             }
+            SubscriptionKind::FdRead(fd) if ctx.wasi.sockets.is_open(*fd) => {
+                ctx.wasi.sockets.read_ready(*fd).unwrap_or(false).then_some((Errno::SUCCESS, EVENTTYPE_FD_READ, 1, 0))
+            }
+            SubscriptionKind::FdWrite(fd) if ctx.wasi.sockets.is_open(*fd) => {
+                ctx.wasi.sockets.write_ready(*fd).unwrap_or(false).then_some((Errno::SUCCESS, EVENTTYPE_FD_WRITE, 1, 0))
+            }
             SubscriptionKind::FdRead(_) => Some((Errno::BADF, EVENTTYPE_FD_READ, 0, 0)),
             SubscriptionKind::FdWrite(_) => Some((Errno::BADF, EVENTTYPE_FD_WRITE, 0, 0)),
             SubscriptionKind::Unknown => Some((Errno::INVAL, EVENTTYPE_CLOCK, 0, 0)),
@@ -319,8 +359,52 @@ fn fd_prestat(_fd: u32) -> Result<(), Errno> {
     Err(Errno::BADF)
 }
 
-fn fd_close(fd: u32) -> Result<(), Errno> {
-    if fd <= 2 { Ok(()) } else { Err(Errno::BADF) }
+fn fd_close(mut caller: Caller<'_, WorkloadCtx>, fd: u32) -> Result<(), Errno> {
+    if fd <= 2 {
+        return Ok(());
+    }
+    caller.data_mut().wasi.sockets.close(fd)
+}
+
+fn fd_fdstat_set_flags(mut caller: Caller<'_, WorkloadCtx>, fd: u32, flags: u32) -> Result<(), Errno> {
+    let flags = u16::try_from(flags).map_err(|_| Errno::INVAL)?;
+    match fd {
+        0..=2 => Err(Errno::NOTSUP),
+        _ => caller.data_mut().wasi.sockets.set_flags(fd, flags),
+    }
+}
+
+fn sock_accept(mut caller: Caller<'_, WorkloadCtx>, fd: u32, flags: u32, new_fd: u32) -> Result<(), Errno> {
+    let flags = u16::try_from(flags).map_err(|_| Errno::INVAL)?;
+    let (mut mem, ctx) = memory_and_ctx(&mut caller)?;
+    mem.slice(new_fd, 4)?;
+    let accepted = ctx.wasi.sockets.accept(fd, flags)?;
+    mem.write_u32(new_fd, accepted)
+}
+
+/// `sock_recv(fd, ri_data, ri_data_len, ri_flags, ro_datalen, ro_flags)`; `ri_flags`
+/// (peek, wait-all) are not supported.
+fn sock_recv(mut caller: Caller<'_, WorkloadCtx>, fd: u32, iovs: u32, iovs_len: u32, flags: u32, out_len: u32, out_flags: u32) -> Result<(), Errno> {
+    if flags != 0 {
+        return Err(Errno::NOTSUP);
+    }
+    let (mut mem, ctx) = memory_and_ctx(&mut caller)?;
+    mem.slice(out_len, 4)?;
+    mem.slice(out_flags, 2)?;
+    let read = ctx.wasi.sockets.read(&mut mem, fd, iovs, iovs_len)?;
+    mem.write_u32(out_len, read)?;
+    mem.write_u16(out_flags, 0)
+}
+
+fn sock_send(mut caller: Caller<'_, WorkloadCtx>, fd: u32, iovs: u32, iovs_len: u32, _flags: u32, out_len: u32) -> Result<(), Errno> {
+    let (mut mem, ctx) = memory_and_ctx(&mut caller)?;
+    mem.slice(out_len, 4)?;
+    let written = ctx.wasi.sockets.write(&mem, fd, iovs, iovs_len)?;
+    mem.write_u32(out_len, written)
+}
+
+fn sock_shutdown(mut caller: Caller<'_, WorkloadCtx>, fd: u32, how: u32) -> Result<(), Errno> {
+    caller.data_mut().wasi.sockets.shutdown(fd, how)
 }
 
 fn fd_seek(fd: u32) -> Result<(), Errno> {
@@ -333,7 +417,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("fd_advise", "ILLI"),
     ("fd_allocate", "ILL"),
     ("fd_datasync", "I"),
-    ("fd_fdstat_set_flags", "II"),
     ("fd_fdstat_set_rights", "ILL"),
     ("fd_filestat_get", "II"),
     ("fd_filestat_set_size", "IL"),
@@ -355,10 +438,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("path_symlink", "IIIII"),
     ("path_unlink_file", "III"),
     ("proc_raise", "I"),
-    ("sock_accept", "III"),
-    ("sock_recv", "IIIIII"),
-    ("sock_send", "IIIII"),
-    ("sock_shutdown", "II"),
 ];
 
 fn signature(params: &str) -> FuncType {
@@ -378,7 +457,14 @@ pub fn add_to_linker(linker: &mut Linker<WorkloadCtx>) -> Result<(), LinkerError
     linker.func_wrap(MODULE, "fd_fdstat_get", |c: C, fd: u32, out: u32| errno_result(fd_fdstat_get(c, fd, out)))?;
     linker.func_wrap(MODULE, "fd_prestat_get", |_: C, fd: u32, _out: u32| errno_result(fd_prestat(fd)))?;
     linker.func_wrap(MODULE, "fd_prestat_dir_name", |_: C, fd: u32, _p: u32, _l: u32| errno_result(fd_prestat(fd)))?;
-    linker.func_wrap(MODULE, "fd_close", |_: C, fd: u32| errno_result(fd_close(fd)))?;
+    linker.func_wrap(MODULE, "fd_close", |c: C, fd: u32| errno_result(fd_close(c, fd)))?;
+    linker.func_wrap(MODULE, "fd_fdstat_set_flags", |c: C, fd: u32, flags: u32| errno_result(fd_fdstat_set_flags(c, fd, flags)))?;
+    linker.func_wrap(MODULE, "sock_accept", |c: C, fd: u32, flags: u32, out: u32| errno_result(sock_accept(c, fd, flags, out)))?;
+    linker.func_wrap(MODULE, "sock_recv", |c: C, fd: u32, iovs: u32, n: u32, flags: u32, out: u32, out_flags: u32| {
+        errno_result(sock_recv(c, fd, iovs, n, flags, out, out_flags))
+    })?;
+    linker.func_wrap(MODULE, "sock_send", |c: C, fd: u32, iovs: u32, n: u32, flags: u32, out: u32| errno_result(sock_send(c, fd, iovs, n, flags, out)))?;
+    linker.func_wrap(MODULE, "sock_shutdown", |c: C, fd: u32, how: u32| errno_result(sock_shutdown(c, fd, how)))?;
     linker.func_wrap(MODULE, "fd_seek", |_: C, fd: u32, _o: i64, _w: u32, _out: u32| errno_result(fd_seek(fd)))?;
     linker.func_wrap(MODULE, "clock_res_get", |c: C, id: u32, out: u32| errno_result(clock_res_get(c, id, out)))?;
     linker.func_wrap(MODULE, "clock_time_get", |c: C, id: u32, p: u64, out: u32| errno_result(clock_time_get(c, id, p, out)))?;
