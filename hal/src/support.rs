@@ -20,6 +20,8 @@ pub enum Availability {
     NeedsEntropy,
     /// Needs a wall clock (the RTC).
     NeedsWallClock,
+    /// Needs the VM's network card (`halcyon run --tcplisten` or `-S inherit-network`).
+    NeedsNetwork,
     /// Needs a device this image has no driver for.
     NoDevice(&'static str),
     /// Needs a hardware root of trust (SEV-SNP or TDX evidence and keys); Halcyon's
@@ -35,6 +37,7 @@ pub struct PlatformFacts {
     pub tee: TeeKind,
     pub entropy: bool,
     pub wall_clock: bool,
+    pub network: bool,
 }
 
 /// The answer for one function.
@@ -78,12 +81,12 @@ pub const FUNCTIONS: &[(&str, &[(&str, Availability)])] = &[
         ("list-containers", NotImplemented), ("delete-container", NotImplemented),
     ]),
     ("sockets", &[
-        ("tcp-socket.connect", NotImplemented), ("tcp-socket.listen", NotImplemented), ("tcp-socket.accept", NotImplemented),
-        ("tcp-socket.send", NotImplemented), ("tcp-socket.receive", NotImplemented), ("tcp-socket.shutdown", NotImplemented),
-        ("tcp-socket.set-blocking", NotImplemented), ("tcp-socket.local-address", NotImplemented),
-        ("tcp-socket.remote-address", NotImplemented), ("udp-socket.bind", NotImplemented), ("udp-socket.send-to", NotImplemented),
-        ("udp-socket.receive-from", NotImplemented), ("udp-socket.set-blocking", NotImplemented),
-        ("udp-socket.local-address", NotImplemented), ("resolve", NotImplemented),
+        ("tcp-socket.connect", NeedsNetwork), ("tcp-socket.listen", NeedsNetwork), ("tcp-socket.accept", NeedsNetwork),
+        ("tcp-socket.send", NeedsNetwork), ("tcp-socket.receive", NeedsNetwork), ("tcp-socket.shutdown", NeedsNetwork),
+        ("tcp-socket.set-blocking", NeedsNetwork), ("tcp-socket.local-address", NeedsNetwork),
+        ("tcp-socket.remote-address", NeedsNetwork), ("udp-socket.bind", NeedsNetwork), ("udp-socket.send-to", NeedsNetwork),
+        ("udp-socket.receive-from", NeedsNetwork), ("udp-socket.set-blocking", NeedsNetwork),
+        ("udp-socket.local-address", NeedsNetwork), ("resolve", NeedsNetwork),
     ]),
     ("tls", &[
         ("key-context.from-pem", NotImplemented), ("key-context.from-pkcs12", NotImplemented),
@@ -118,6 +121,8 @@ fn evaluate(interface: &'static str, function: &'static str, availability: Avail
         NeedsEntropy => (false, false, "no hardware entropy source (RDSEED/RDRAND) on this CPU"),
         NeedsWallClock if facts.wall_clock => (true, false, "CMOS RTC read at boot, advanced by the TSC; set by the host"),
         NeedsWallClock => (false, false, "no readable real-time clock"),
+        NeedsNetwork if facts.network => (true, false, "virtio-net and smoltcp (IPv4); the host sees the traffic: use TLS"),
+        NeedsNetwork => (false, false, "this VM has no network card (halcyon run --tcplisten or -S inherit-network)"),
         NoDevice(why) => (false, false, why),
         NeedsHardwareRoot if facts.tee == TeeKind::None => {
             (false, false, "no hardware root of trust: this is not a confidential VM")
@@ -145,7 +150,7 @@ mod tests {
     use super::*;
 
     fn facts(entropy: bool) -> PlatformFacts {
-        PlatformFacts { tee: TeeKind::None, entropy, wall_clock: true }
+        PlatformFacts { tee: TeeKind::None, entropy, wall_clock: true, network: false }
     }
 
     #[test]
@@ -163,6 +168,9 @@ mod tests {
         assert!(!lookup(facts(false), "crypto", "key-context.generate").unwrap().supported, "needs entropy");
         assert!(!lookup(facts(true), "storage", "container.open").unwrap().supported);
         assert!(!lookup(facts(true), "gpu", "adapter.request").unwrap().supported);
+        assert!(!lookup(facts(true), "sockets", "resolve").unwrap().supported, "no network card");
+        let networked = PlatformFacts { network: true, ..facts(true) };
+        assert!(lookup(networked, "sockets", "tcp-socket.connect").unwrap().supported);
         assert!(lookup(facts(true), "nope", "nope").is_none());
         let names: Vec<_> = all(facts(true)).map(|f| (f.interface, f.function)).collect();
         let mut unique = names.clone();

@@ -86,8 +86,8 @@ fn get_limits(caller: &mut Caller<'_, WorkloadCtx>, retptr: u32) -> Result<(), A
     out.u8(8, u8::from(fuel.is_some()))?;
     out.u64(16, fuel.unwrap_or(0))?;
     out.u32(24, MAX_HANDLES as u32)?;
-    // No networking yet: no sockets.
-    out.u32(28, 0)
+    let max_sockets = if crate::net::available() { crate::net::socket::MAX_SOCKETS as u32 } else { 0 };
+    out.u32(28, max_sockets)
 }
 
 pub fn add_to_linker(linker: &mut Linker<WorkloadCtx>) -> Result<(), wasmi::errors::LinkerError> {

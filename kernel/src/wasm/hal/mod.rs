@@ -14,6 +14,7 @@ mod crypto;
 mod gpu;
 mod random;
 mod resources;
+mod sockets;
 
 use super::runner::WorkloadCtx;
 use alloc::vec::Vec;
@@ -35,6 +36,8 @@ pub struct HalState {
     pub stopwatches: ResourceTable<clock::Stopwatch>,
     pub keys: ResourceTable<halcyon_hal::crypto::Key>,
     pub hashers: ResourceTable<halcyon_hal::crypto::Hasher>,
+    pub tcp_sockets: ResourceTable<sockets::TcpSocket>,
+    pub udp_sockets: ResourceTable<sockets::UdpSocket>,
 }
 
 impl HalState {
@@ -44,11 +47,14 @@ impl HalState {
                 tee,
                 entropy: crate::random::available(),
                 wall_clock: crate::time::wall_ns().is_some(),
+                network: crate::net::available(),
             },
             measurements: measurements.to_vec(),
             stopwatches: ResourceTable::new(MAX_HANDLES),
             keys: ResourceTable::new(MAX_HANDLES),
             hashers: ResourceTable::new(MAX_HANDLES),
+            tcp_sockets: ResourceTable::new(MAX_HANDLES),
+            udp_sockets: ResourceTable::new(MAX_HANDLES),
         }
     }
 }
@@ -67,5 +73,6 @@ pub fn add_to_linker(linker: &mut Linker<WorkloadCtx>) -> Result<(), LinkerError
     gpu::add_to_linker(linker)?;
     resources::add_to_linker(linker)?;
     attestation::add_to_linker(linker)?;
+    sockets::add_to_linker(linker)?;
     Ok(())
 }
