@@ -170,11 +170,12 @@ pub fn parse_mcfg(table: &[u8]) -> Result<Vec<EcamRegion>, AcpiError> {
     let Some(allocations) = table.get(MCFG_ALLOCATIONS_OFFSET..) else {
         return Err(AcpiError::BadLength(*b"MCFG"));
     };
-    if allocations.len() % MCFG_ALLOCATION_SIZE != 0 {
+    let (allocations, rest) = allocations.as_chunks::<MCFG_ALLOCATION_SIZE>();
+    if !rest.is_empty() {
         return Err(AcpiError::BadLength(*b"MCFG"));
     }
     let mut regions = Vec::new();
-    for a in allocations.chunks_exact(MCFG_ALLOCATION_SIZE) {
+    for a in allocations {
         let region = EcamRegion {
             base: u64_at(a, 0),
             segment: u16::from_le_bytes([a[8], a[9]]),
@@ -182,7 +183,7 @@ pub fn parse_mcfg(table: &[u8]) -> Result<Vec<EcamRegion>, AcpiError> {
             end_bus: a[11],
         };
         // An inverted bus range, or a base that is not 1 MiB aligned, cannot be real.
-        if region.end_bus < region.start_bus || region.base % (1 << 20) != 0 {
+        if region.end_bus < region.start_bus || !region.base.is_multiple_of(1 << 20) {
             return Err(AcpiError::BadLength(*b"MCFG"));
         }
         regions.push(region);

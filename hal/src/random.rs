@@ -131,10 +131,8 @@ fn tested_seed(
 ) -> Result<Zeroizing<[u8; 32]>, EntropyError> {
     let mut seed = Zeroizing::new([0u8; 32]);
     source.seed(&mut seed)?;
-    for chunk in seed.chunks_exact(8) {
-        let mut raw = [0u8; 8];
-        raw.copy_from_slice(chunk);
-        tests.check(u64::from_le_bytes(raw))?;
+    for chunk in seed.as_chunks::<8>().0 {
+        tests.check(u64::from_le_bytes(*chunk))?;
     }
     Ok(seed)
 }
@@ -264,7 +262,7 @@ mod tests {
                 return Err(EntropyError::Unavailable);
             }
             self.calls += 1;
-            for chunk in out.chunks_exact_mut(8) {
+            for chunk in out.as_chunks_mut::<8>().0 {
                 self.state = self.state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 chunk.copy_from_slice(&self.state.to_le_bytes());
             }
@@ -276,7 +274,7 @@ mod tests {
     struct Stuck(u64);
     impl EntropySource for Stuck {
         fn seed(&mut self, out: &mut [u8; 32]) -> Result<(), EntropyError> {
-            for chunk in out.chunks_exact_mut(8) {
+            for chunk in out.as_chunks_mut::<8>().0 {
                 chunk.copy_from_slice(&self.0.to_le_bytes());
             }
             Ok(())
@@ -287,7 +285,7 @@ mod tests {
     struct SameSeed;
     impl EntropySource for SameSeed {
         fn seed(&mut self, out: &mut [u8; 32]) -> Result<(), EntropyError> {
-            for (i, chunk) in out.chunks_exact_mut(8).enumerate() {
+            for (i, chunk) in out.as_chunks_mut::<8>().0.iter_mut().enumerate() {
                 chunk.copy_from_slice(&(0x0123_4567_89ab_cdef_u64 + i as u64).to_le_bytes());
             }
             Ok(())

@@ -34,7 +34,7 @@ enum Command {
         output: Option<PathBuf>,
     },
     /// Run a WebAssembly module (or a bundle of them) in a Halcyon VM
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Pack several workloads into one bundle for a single boot
     Bundle {
         /// Where to write the bundle
@@ -199,7 +199,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build { kernel, output } => build_cmd::build(kernel, output).map(|()| 0),
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Bundle { output, inputs } => bundle_cmd::bundle(&output, &inputs).map(|()| 0),
         Command::Measure | Command::Verify | Command::Deploy => {
             eprintln!("halcyon: this command is not implemented yet (it arrives with the SEV-SNP and TDX support)");
@@ -232,7 +232,7 @@ mod tests {
     fn run_args(argv: &[&str]) -> Result<RunArgs, clap::Error> {
         let cli = Cli::try_parse_from(["halcyon", "run"].iter().chain(argv))?;
         let Command::Run(args) = cli.command else { panic!("not a run") };
-        Ok(args)
+        Ok(*args)
     }
 
     #[test]

@@ -498,6 +498,9 @@ mod tests {
             verbose: false,
             log: None,
             timeout: None,
+            tcp_listen: vec![],
+            inherit_network: false,
+            kernel_cmdline: vec![],
         };
         assert_eq!(bundle_for(&options(vec![], None), &bundle).unwrap(), bundle);
         assert!(bundle_for(&options(vec!["x".into()], None), &bundle).unwrap_err().to_string().contains("is a bundle"));

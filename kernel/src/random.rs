@@ -12,7 +12,7 @@ struct CpuEntropy {
 
 impl EntropySource for CpuEntropy {
     fn seed(&mut self, out: &mut [u8; 32]) -> Result<(), EntropyError> {
-        for chunk in out.chunks_exact_mut(8) {
+        for chunk in out.as_chunks_mut::<8>().0 {
             let sample = entropy::sample(self.instruction).ok_or(EntropyError::Unavailable)?;
             chunk.copy_from_slice(&sample.to_le_bytes());
         }

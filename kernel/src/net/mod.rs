@@ -193,7 +193,7 @@ impl Network {
     /// The next local port for an outgoing connection (IANA dynamic range, RFC 6335 §6).
     fn ephemeral_port(&mut self) -> u16 {
         let port = self.next_ephemeral_port;
-        self.next_ephemeral_port = if port >= 65535 { 49152 } else { port + 1 };
+        self.next_ephemeral_port = if port == u16::MAX { 49152 } else { port + 1 };
         port
     }
 

@@ -98,10 +98,6 @@ impl Quota {
         self.sockets.set(self.sockets.get().saturating_sub(1));
         self.memory.set(self.memory.get().saturating_sub(memory));
     }
-
-    pub fn sockets_in_use(&self) -> usize {
-        self.sockets.get()
-    }
 }
 
 /// A byte buffer of `len` zeroes, or `None` when the heap cannot give it.
@@ -305,6 +301,7 @@ impl TcpListener {
         if listener.backlog.is_empty() {
             return Err(SocketError::LimitExceeded("no memory for a listening socket"));
         }
+        crate::kprintln!("net: listening on port {} (backlog {})", endpoint.port, listener.backlog.len());
         Ok(listener)
     }
 
@@ -473,10 +470,6 @@ impl UdpSocket {
             // A datagram larger than `out`: smoltcp keeps it; take it truncated.
             Err(udp::RecvError::Truncated) => Err(SocketError::InvalidArgument("receive buffer smaller than the datagram")),
         })?
-    }
-
-    pub fn readable(&self) -> bool {
-        self.with(|s| s.can_recv()).unwrap_or(true)
     }
 
     pub fn local_address(&self) -> Result<SocketAddr, SocketError> {

@@ -286,16 +286,17 @@ fn udp_bind(c: &mut Caller<'_, WorkloadCtx>, local: Result<SocketAddr, AbiError>
 
 fn udp_send_to(c: &mut Caller<'_, WorkloadCtx>, handle: u32, (ptr, len): (u32, u32), remote: Result<SocketAddr, AbiError>, retptr: u32) -> Result<(), AbiError> {
     let remote = remote?;
-    let mut guest = CallerGuest::new(c)?;
-    let (memory, ctx) = guest.memory_and_ctx();
-    let data = lift_bytes(memory, ptr, len)?;
-    let socket = ctx.hal.udp_sockets.get_mut(handle)?;
-    let sent = if socket.blocking {
-        net::block_on(None, || socket.socket.send_to(data, remote))
-    } else {
-        socket.socket.send_to(data, remote)
+    let sent = {
+        let mut guest = CallerGuest::new(c)?;
+        let (memory, ctx) = guest.memory_and_ctx();
+        let data = lift_bytes(memory, ptr, len)?;
+        let socket = ctx.hal.udp_sockets.get_mut(handle)?;
+        if socket.blocking {
+            net::block_on(None, || socket.socket.send_to(data, remote))
+        } else {
+            socket.socket.send_to(data, remote)
+        }
     };
-    drop(guest);
     let write = move |n: usize| move |guest: &mut dyn Guest, retptr: u32| Writer::new(guest.memory(), retptr, 16)?.u64(8, n as u64);
     finish(c, retptr, RESULT_U64, sent.map(write))
 }
