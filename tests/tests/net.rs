@@ -323,6 +323,15 @@ fn socket_errors_and_limits_are_clean() {
     assert!(out.starts_with("limit after "), "{out}");
     assert!(out.contains("after release: bind ok"), "{out}");
 
+    let output = run(&["-S", "inherit-network", path_str(&probe), "nonblocking"]);
+    assert_exit(&output, 0);
+    assert_eq!(
+        stdout(&output),
+        "udp receive-from: Some(SocketError::WouldBlock)\ntcp accept: Some(SocketError::WouldBlock)\n\
+         second listen: Some(SocketError::AddressInUse)\n\
+         ipv6 connect: Some(SocketError::Unsupported(\"IPv6 is not supported yet\"))\n"
+    );
+
     let output = run(&["-S", "inherit-network", path_str(&probe), "caps"]);
     assert_eq!(stdout(&output), "sockets supported: true; max-sockets 256\n");
     // Without a network card the interface says so, and calls answer `unsupported`.

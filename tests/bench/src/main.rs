@@ -10,6 +10,7 @@
 
 mod cpio;
 mod guests;
+mod net;
 
 use guests::{boot, boot_with_retry, Guest, Halcyon};
 use std::path::{Path, PathBuf};
@@ -143,6 +144,13 @@ fn hal_figures(root: &Path, runs: usize, bytes: usize) -> Vec<(String, f64, Stri
 fn main() {
     let root = workspace_root();
     let s = settings();
+    // `cargo run -p halcyon-bench -- net`: only the network figures (no Linux guest).
+    if std::env::args().nth(1).as_deref() == Some("net") {
+        for (name, value, unit) in net::figures(&root, s.compute_runs, 64 << 20, 200) {
+            println!("| {name} | {value:.1} {unit} |");
+        }
+        return;
+    }
     let workload = required(root.join("target/wasm32-wasip1/release/bench_compute.wasm"));
     let halcyon = Halcyon {
         halcyon: required(root.join("target/release/halcyon")),
@@ -239,6 +247,18 @@ fn main() {
     ));
     for (name, value, unit) in hal_figures(&root, s.compute_runs, hal_bytes) {
         table.push_str(&format!("| {name} | {value:.2} {unit} |\n"));
+    }
+    let quick = std::env::var_os("HALCYON_BENCH_QUICK").is_some();
+    let (net_bytes, connections) = if quick { (4 << 20, 20) } else { (64 << 20, 200) };
+    eprintln!("bench: TCP through --tcplisten");
+    table.push_str(&format!(
+        "\nNetworking inside Halcyon (`tests/guests/net_bench` on a `--tcplisten` socket, virtio-net + smoltcp, \
+         QEMU user networking, measured by the host, median of {} runs). No Linux column yet: the baseline's wasmi \
+         CLI has no WASI sockets.\n\n| measurement | value |\n|---|---|\n",
+        s.compute_runs
+    ));
+    for (name, value, unit) in net::figures(&root, s.compute_runs, net_bytes, connections) {
+        table.push_str(&format!("| {name} | {value:.1} {unit} |\n"));
     }
     println!("{table}");
     if std::env::var_os("HALCYON_BENCH_QUICK").is_none() {

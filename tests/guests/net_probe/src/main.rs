@@ -2,6 +2,7 @@
 //! - `udp HOST PORT COUNT`: sends COUNT datagrams to HOST:PORT and prints each echo.
 //! - `refused HOST PORT`: connects where nobody listens; prints the error.
 //! - `limits`: binds UDP sockets until the per-workload limit; prints how many and the error.
+//! - `nonblocking`: non-blocking calls that would wait, a port in use, IPv6.
 //! - `caps`: prints whether the sockets interface is supported and max-sockets.
 
 use elastic_hal::capabilities;
@@ -53,6 +54,16 @@ fn main() {
             }
             drop(held);
             println!("after release: {}", if UdpSocket::bind(any_port()).is_ok() { "bind ok" } else { "bind failed" });
+        }
+        ["nonblocking"] => {
+            let udp = UdpSocket::bind(any_port()).expect("bind");
+            udp.set_blocking(false);
+            println!("udp receive-from: {:?}", udp.receive_from(100).err());
+            let listener = TcpSocket::listen(SocketAddress { address: IpAddress::Ipv4((0, 0, 0, 0)), port: 4444 }, 4).expect("listen");
+            listener.set_blocking(false);
+            println!("tcp accept: {:?}", listener.accept().err());
+            println!("second listen: {:?}", TcpSocket::listen(SocketAddress { address: IpAddress::Ipv4((0, 0, 0, 0)), port: 4444 }, 4).err());
+            println!("ipv6 connect: {:?}", TcpSocket::connect(SocketAddress { address: IpAddress::Ipv6((0, 0, 0, 0, 0, 0, 0, 1)), port: 80 }).err());
         }
         ["caps"] => {
             let supported = capabilities::is_supported("sockets", "tcp-socket.connect");
