@@ -10,7 +10,7 @@
 //!   `IntelTdxMetadata.asm` (stable202211, as Debian 12's `ovmf` 2022.11 ships it);
 //! - QEMU `hw/i386/pc_sysfw_ovmf.c` (how the table is found and walked), `target/i386/sev.c`
 //!   (SEV metadata, reset block), `hw/i386/tdvf.c` (TDVF metadata checks);
-//! - Intel TDX Virtual Firmware Design Guide (rev. 1.01), §11 "TDVF Metadata".
+//! - Intel TDX Virtual Firmware Design Guide (doc. 733585), §11 "TDVF Metadata".
 
 pub mod guid_table;
 pub mod sev;
@@ -146,8 +146,8 @@ impl<'a> Firmware<'a> {
     }
 
     /// The guest-physical address of the image's first byte: QEMU maps `-bios` so that it
-    /// ends at 4 GiB (`hw/i386/x86-common.c`, `x86_bios_rom_init`). `None` for an image larger
-    /// than 4 GiB.
+    /// ends at 4 GiB (`x86_bios_rom_init` in `hw/i386/x86.c`, later `x86-common.c`). `None` for
+    /// an image larger than 4 GiB.
     pub fn base_gpa(&self) -> Option<u64> {
         (1u64 << 32).checked_sub(self.image.len() as u64)
     }

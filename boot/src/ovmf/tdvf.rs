@@ -1,9 +1,9 @@
 //! The TDX metadata of a TDVF-compatible image: the descriptor and sections that tell QEMU
 //! and KVM which parts of the image to add to the TD (and measure into MRTD) before it runs.
 //!
-//! Sources: Intel TDX Virtual Firmware Design Guide (rev. 1.01), §11.1 "TDVF Metadata
-//! Location", §11.2 "TDVF Descriptor" (Table 11-1), §11.3 "TDVF Section" (Tables 11-2 to 11-4:
-//! fields, types, attributes); edk2 `OvmfPkg/ResetVector/X64/IntelTdxMetadata.asm` and the
+//! Sources: Intel TDX Virtual Firmware Design Guide (doc. 733585), §11 "TDVF Metadata":
+//! §11.1 "TDVF Metadata Location", §11.2 "TDVF Descriptor" with its TDVF_SECTION entries
+//! (fields, section types, attributes); edk2 `OvmfPkg/ResetVector/X64/IntelTdxMetadata.asm` and the
 //! `tdxMetadataOffsetStart` entry in `ResetVectorVtf0.asm`; QEMU `hw/i386/tdvf.c`
 //! (`tdvf_get_metadata`, `tdvf_parse_and_check_section_entry`), whose per-section checks this
 //! parser applies too.
@@ -23,7 +23,7 @@ pub const TDVF_SIGNATURE: [u8; 4] = *b"TDVF";
 /// The only descriptor version defined.
 pub const TDVF_VERSION: u32 = 1;
 
-/// Section types (Design Guide Table 11-3; 4 to 6 as td-shim and later guide revisions add).
+/// Section types (Design Guide §11.2; 4 to 6 as td-shim and later guide revisions add).
 pub const TDVF_SECTION_TYPE_BFV: u32 = 0;
 pub const TDVF_SECTION_TYPE_CFV: u32 = 1;
 pub const TDVF_SECTION_TYPE_TD_HOB: u32 = 2;
@@ -32,12 +32,15 @@ pub const TDVF_SECTION_TYPE_PERM_MEM: u32 = 4;
 pub const TDVF_SECTION_TYPE_PAYLOAD: u32 = 5;
 pub const TDVF_SECTION_TYPE_PAYLOAD_PARAM: u32 = 6;
 
-/// Attribute bits (Design Guide Table 11-4): measure the pages with TDH.MR.EXTEND.
+/// Attribute bits (Design Guide §11.2): measure the pages with TDH.MR.EXTEND.
 pub const TDVF_SECTION_ATTRIBUTES_MR_EXTEND: u32 = 1 << 0;
 /// Attribute bits: add the pages after launch with TDH.MEM.PAGE.AUG (not measured).
 pub const TDVF_SECTION_ATTRIBUTES_PAGE_AUG: u32 = 1 << 1;
 
-/// `TDVF_DESCRIPTOR` (Design Guide §11.2, Table 11-1).
+/// The end of the largest guest-physical address space (52-bit MAXPHYADDR).
+pub const MAX_GPA_END: u64 = 1 << 52;
+
+/// `TDVF_DESCRIPTOR` (Design Guide §11.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
 pub struct TdvfDescriptor {
@@ -48,7 +51,7 @@ pub struct TdvfDescriptor {
     pub number_of_section_entry: U32,
 }
 
-/// `TDVF_SECTION` (Design Guide §11.3, Table 11-2).
+/// `TDVF_SECTION` (Design Guide §11.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
 pub struct TdvfSectionEntry {
@@ -202,7 +205,8 @@ impl TdvfSection {
         {
             return Err(SectionFault::NotPageAligned);
         }
-        if s.memory_address.checked_add(s.memory_data_size).is_none() {
+        // GPAs are at most 52 bits wide (MAXPHYADDR's architectural limit).
+        if s.memory_address.checked_add(s.memory_data_size).is_none_or(|end| end > MAX_GPA_END) {
             return Err(SectionFault::AddressOverflow);
         }
         let data_end = u64::from(s.data_offset) + u64::from(s.raw_data_size);
@@ -230,7 +234,7 @@ pub enum SectionFault {
     RawLargerThanMemory,
     /// `MemoryAddress` or `MemoryDataSize` is not a non-zero multiple of 4 KiB.
     NotPageAligned,
-    /// `MemoryAddress + MemoryDataSize` overflows.
+    /// `MemoryAddress + MemoryDataSize` overflows or passes the 52-bit physical address space.
     AddressOverflow,
     /// The section's data lies (partly) outside the image.
     DataOutsideImage,

@@ -40,6 +40,24 @@ pub enum MeasureError {
     TdvfSectionOutsideImage { index: usize },
     /// A measured section whose contents QEMU generates (the TD HOB).
     TdvfUnmeasurableSection { index: usize },
+    /// The metadata adds more pages at launch than [`MAX_LAUNCH_PAGES`].
+    TooManyPages { pages: u64 },
+}
+
+/// Most pages a launch may add besides the firmware (4 GiB): far more than any firmware asks
+/// for, and a bound on the work a hostile image can make `halcyon measure` do.
+pub const MAX_LAUNCH_PAGES: u64 = 1 << 20;
+
+/// Checks that `pages` (summed per section) stays within [`MAX_LAUNCH_PAGES`].
+fn check_page_count(pages: impl Iterator<Item = u64>) -> Result<(), MeasureError> {
+    let mut total = 0u64;
+    for n in pages {
+        total = total.saturating_add(n);
+    }
+    if total > MAX_LAUNCH_PAGES {
+        return Err(MeasureError::TooManyPages { pages: total });
+    }
+    Ok(())
 }
 
 impl From<OvmfError> for MeasureError {
@@ -69,6 +87,9 @@ impl std::fmt::Display for MeasureError {
             Self::TdvfSectionOutsideImage { index } => write!(f, "TDVF section {index} reaches past the firmware"),
             Self::TdvfUnmeasurableSection { index } => {
                 write!(f, "TDVF section {index} is measured but its contents are built by QEMU")
+            }
+            Self::TooManyPages { pages } => {
+                write!(f, "metadata adds {pages} pages at launch, more than the {MAX_LAUNCH_PAGES} accepted")
             }
         }
     }

@@ -155,6 +155,7 @@ pub fn launch_digest(image: &[u8], launch: &SnpLaunch) -> Result<[u8; DIGEST_LEN
     }
     let metadata = fw.sev_metadata.ok_or(MeasureError::NoSevMetadata)?;
     let reset = fw.sev_es_reset_block.ok_or(MeasureError::NoSevEsResetBlock)?;
+    super::check_page_count(metadata.sections().map(|s| u64::from(s.size) / PAGE_SIZE))?;
 
     let mut digest = LaunchDigest::new();
     for (gpa, page) in (base..).step_by(PAGE_SIZE as usize).zip(image.chunks(PAGE_SIZE as usize)) {

@@ -116,6 +116,7 @@ pub fn mrtd_with_order(image: &[u8], order: MrtdOrder) -> Result<[u8; DIGEST_LEN
             return Err(MeasureError::TdvfSectionUnsupportedByQemu { index, section_type: s.section_type });
         }
     }
+    super::check_page_count(sections.iter().map(|s| s.memory_data_size / PAGE_SIZE))?;
     let zero = [0u8; PAGE_SIZE as usize];
     let mut mrtd = Mrtd::new();
     let extend = |mrtd: &mut Mrtd, index: usize, s: &TdvfSection, page: usize, gpa: u64| {

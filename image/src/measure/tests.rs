@@ -260,6 +260,8 @@ fn tdx_refuses_what_qemu_refuses() {
     );
     let temp = TdvfSection { section_type: TdvfSectionType::TempMem, attributes: TdvfAttributes::NONE, ..hob };
     assert!(tdx::mrtd(&build(&[bfv, temp])).is_ok());
+    let huge = TdvfSection { memory_data_size: 8 << 30, ..temp };
+    assert_eq!(tdx::mrtd(&build(&[bfv, huge])), Err(MeasureError::TooManyPages { pages: 4 + (2 << 20) }));
     assert_eq!(tdx::mrtd(&[0u8; 0x1000]).map_err(|e| matches!(e, MeasureError::Firmware(_))), Err(true));
 }
 
@@ -280,4 +282,77 @@ fn measure_command_prints_hex_or_says_why_not() {
     std::fs::write(&elf, b"\x7fELF not a firmware").unwrap();
     let err = measure(MeasurePlatform::Snp, None, None, Some(elf)).unwrap_err();
     assert!(format!("{err:#}").contains("is not an OVMF-compatible firmware"), "{err:#}");
+}
+
+/// A firmware with both SEV and TDVF metadata, like OvmfPkgX64, built with `halcyon_boot`.
+fn combined_firmware() -> Vec<u8> {
+    use halcyon_boot::ovmf::tdvf::{self, TdvfSection};
+    let size = 0x1_0000usize;
+    let base = (1u64 << 32) - size as u64;
+    let sev_sections = [
+        SevSection { base: 0x80_0000, size: 0x2000, section_type: SevSectionType::SnpSecMem },
+        SevSection { base: 0x80_2000, size: 0x1000, section_type: SevSectionType::SnpSecrets },
+        SevSection { base: 0x80_3000, size: 0x1000, section_type: SevSectionType::Cpuid },
+    ];
+    let mut image = synthetic_firmware(size, 0x0080_b004, &sev_sections, 9);
+    let section = |data_offset, raw, address, memory, section_type, attributes| TdvfSection {
+        data_offset,
+        raw_data_size: raw,
+        memory_address: address,
+        memory_data_size: memory,
+        section_type,
+        attributes,
+    };
+    let sections = [
+        section(0x8000, 0x8000, base + 0x8000, 0x8000, TdvfSectionType::Bfv, TdvfAttributes::MR_EXTEND),
+        section(0, 0x8000, base, 0x8000, TdvfSectionType::Cfv, TdvfAttributes::NONE),
+        section(0, 0, 0x80_4000, 0x2000, TdvfSectionType::TempMem, TdvfAttributes::MR_EXTEND),
+        section(0, 0, 0x80_6000, 0x1000, TdvfSectionType::TdHob, TdvfAttributes::NONE),
+    ];
+    tdvf::write(&sections, &mut image[size - 0xa00..]).unwrap();
+    // Re-write the table with the TDVF entry added (the SEV entries as synthetic_firmware wrote them).
+    let fw = Firmware::parse(&image).unwrap();
+    let mut entries: Vec<TableEntry<'_>> = fw.table.entries().collect();
+    let offset = 0xa00u32.to_le_bytes();
+    entries.push(TableEntry { guid: tdvf::TDX_METADATA_OFFSET_GUID, data: &offset });
+    let owned: Vec<(halcyon_boot::ovmf::Guid, Vec<u8>)> = entries.iter().map(|e| (e.guid, e.data.to_vec())).collect();
+    let entries: Vec<_> = owned.iter().map(|(guid, data)| TableEntry { guid: *guid, data }).collect();
+    guid_table::write(&mut image, &entries).unwrap();
+    image
+}
+
+#[test]
+fn mutated_firmware_never_panics_the_measurements() {
+    let valid = combined_firmware();
+    let fw = Firmware::parse(&valid).unwrap();
+    assert!(fw.sev_metadata.is_some() && fw.tdvf.is_some());
+    let launch = SnpLaunch { vcpus: 2, vcpu_type: VcpuType::by_name("EPYC-Milan").unwrap(), sev_features: 1 };
+    let (snp, mrtd) = (launch_digest(&valid, &launch).unwrap(), tdx::mrtd(&valid).unwrap());
+    let mut state = 0x5eed_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut measured, mut refused) = (0, 0);
+    for _ in 0..3_000 {
+        let mut input = valid.clone();
+        for _ in 0..1 + next() % 4 {
+            // Mostly the metadata and table at the end, sometimes a length field set to an extreme.
+            let at = valid.len() - 1 - (next() % 0xc00) as usize;
+            match next() % 3 {
+                0 => input[at] ^= 1 << (next() % 8),
+                1 => input[at] = [0, 0xff, 0x10, 0x80][(next() % 4) as usize],
+                _ => input[at.min(valid.len() - 4)..][..4].copy_from_slice(&[0xff, 0xff, 0xff, 0x7f]),
+            }
+        }
+        for result in [launch_digest(&input, &launch).map(|d| d != snp), tdx::mrtd(&input).map(|d| d != mrtd)] {
+            match result {
+                Ok(_) => measured += 1,
+                Err(_) => refused += 1,
+            }
+        }
+    }
+    assert!(measured > 0 && refused > 0, "measured {measured}, refused {refused}");
 }
