@@ -311,6 +311,79 @@ mod tests {
         assert_eq!(tdvf.sections().next().unwrap().attributes, TdvfAttributes::MR_EXTEND);
     }
 
+    /// edk2's OVMF (OvmfPkgX64) as Debian's `ovmf` package ships it; `.ci/ensure-tools`
+    /// installs it. Missing, the test fails and says so.
+    const DEBIAN_OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+    /// SHA-256 of that file in Debian 12's `ovmf` 2022.11-6+deb12u2.
+    const DEBIAN_OVMF_SHA256: &str = "7b456907dd0786d415999e801a1ac4637b8ed4d7cf5378cfc6edbe5e574dd773";
+
+    #[test]
+    fn reads_debian_ovmf_as_qemu_does() {
+        use sha2::Digest;
+        let image = std::fs::read(DEBIAN_OVMF).unwrap_or_else(|e| {
+            panic!("{DEBIAN_OVMF}: {e}. This test needs Debian's `ovmf` package: run .ci/ensure-tools")
+        });
+        let fw = Firmware::parse(&image).unwrap();
+        // Every block QEMU looks for is there and well-formed.
+        assert!(fw.sev_metadata.is_some() && fw.sev_es_reset_block.is_some() && fw.tdvf.is_some());
+        let hex: String = sha2::Sha256::digest(&image).iter().map(|b| format!("{b:02x}")).collect();
+        if hex != DEBIAN_OVMF_SHA256 {
+            println!("note: {DEBIAN_OVMF} is not Debian 12's 2022.11-6+deb12u2 build; exact table not compared");
+            return;
+        }
+        // The table as QEMU walks it from the footer (read independently with a script following
+        // pc_system_ovmf_table_find): reset block, secret, hash table, SEV metadata offset, TDX offset.
+        let entries: Vec<_> = fw.table.entries().map(|e| (e.guid.to_string(), e.data.to_vec())).collect();
+        let expected: [(&str, &[u8]); 5] = [
+            ("00f771de-1a7e-4fcb-890e-68c77e2fb44e", &[0x04, 0xb0, 0x80, 0x00]),
+            ("4c2eb361-7d9b-4cc3-8081-127c90d3d294", &[0; 8]),
+            ("7255371f-3a3b-4b04-927b-1da6efa8d454", &[0; 8]),
+            ("dc886566-984a-4798-a75e-5585a7bf67cc", &[0x2c, 0x05, 0, 0]),
+            ("e47a6535-984a-4798-865e-4685a7bf8ec2", &[0x40, 0x08, 0, 0]),
+        ];
+        let expected: Vec<_> = expected.iter().map(|(g, d)| (g.to_string(), d.to_vec())).collect();
+        assert_eq!(entries, expected);
+        assert_eq!(fw.table.total_len(), 136);
+        let sev: Vec<_> =
+            fw.sev_metadata.unwrap().sections().map(|s| (s.base, s.size, u32::from(s.section_type))).collect();
+        assert_eq!(
+            sev,
+            [
+                (0x80_0000, 0x9000, 1),
+                (0x80_a000, 0x3000, 1),
+                (0x80_d000, 0x1000, 2),
+                (0x80_e000, 0x1000, 3),
+                (0x80_f000, 0x1_1000, 1)
+            ]
+        );
+        let tdvf: Vec<_> = fw
+            .tdvf
+            .unwrap()
+            .sections()
+            .map(|s| {
+                (
+                    s.data_offset,
+                    s.raw_data_size,
+                    s.memory_address,
+                    s.memory_data_size,
+                    s.section_type.raw(),
+                    s.attributes.bits(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            tdvf,
+            [
+                (0x2_0000, 0x1e_0000, 0xffe2_0000, 0x1e_0000, 0, 1),
+                (0, 0x2_0000, 0xffe0_0000, 0x2_0000, 1, 0),
+                (0, 0, 0x81_0000, 0x1_0000, 3, 0),
+                (0, 0, 0x80_b000, 0x2000, 3, 0),
+                (0, 0, 0x80_9000, 0x2000, 2, 0),
+                (0, 0, 0x80_0000, 0x6000, 3, 0),
+            ]
+        );
+    }
+
     #[test]
     fn mutated_images_never_panic() {
         let valid = synthetic_image();
