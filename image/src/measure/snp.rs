@@ -75,7 +75,7 @@ impl Default for LaunchDigest {
 }
 
 impl LaunchDigest {
-    /// The digest of a fresh guest context (all zero, SNP ABI §8.14 SNP_LAUNCH_START).
+    /// The digest of a fresh guest context: SNP_LAUNCH_START starts it at zero.
     pub fn new() -> Self {
         Self([0; DIGEST_LEN])
     }
