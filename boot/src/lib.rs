@@ -7,6 +7,7 @@
 // The only unsafe code is the entry stub's assembly, confined to `entry`.
 #![deny(unsafe_code)]
 
+pub mod ovmf;
 pub mod pvh;
 
 /// The kernel ELF carries a note named [`HALCYON_NOTE_NAME`] of type [`HALCYON_NOTE_TYPE`]

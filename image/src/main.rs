@@ -5,6 +5,7 @@
 mod build_cmd;
 mod bundle_cmd;
 mod elf_image;
+mod measure;
 mod paths;
 mod qemu;
 mod run;
@@ -44,8 +45,21 @@ enum Command {
         #[arg(required = true, value_name = "MANIFEST|MODULE")]
         inputs: Vec<PathBuf>,
     },
-    /// Print the expected launch measurement of an image (not implemented yet)
-    Measure,
+    /// Print the expected launch measurement (hex) of an OVMF-compatible firmware
+    Measure {
+        /// Which measurement: the SEV-SNP launch digest or the TDX MRTD
+        #[arg(long, value_enum)]
+        platform: measure::MeasurePlatform,
+        /// Number of vCPUs the guest is launched with (SNP only) [default: 1]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+        vcpus: Option<u32>,
+        /// QEMU `-cpu` model the guest is launched with (SNP only) [default: EPYC-v4]
+        #[arg(long, value_name = "TYPE")]
+        vcpu_type: Option<String>,
+        /// The firmware (`-bios` image) [default: target/halcyon/halcyon.elf]
+        #[arg(value_name = "FIRMWARE", env = "HALCYON_IMAGE")]
+        firmware: Option<PathBuf>,
+    },
     /// Verify attestation evidence against an expected measurement (not implemented yet)
     Verify,
     /// Attest a running Halcyon VM and send it a workload (not implemented yet)
@@ -201,7 +215,13 @@ fn main() -> ExitCode {
         Command::Build { kernel, output } => build_cmd::build(kernel, output).map(|()| 0),
         Command::Run(args) => run(*args),
         Command::Bundle { output, inputs } => bundle_cmd::bundle(&output, &inputs).map(|()| 0),
-        Command::Measure | Command::Verify | Command::Deploy => {
+        Command::Measure { platform, vcpus, vcpu_type, firmware } => {
+            measure::measure(platform, vcpus, vcpu_type.as_deref(), firmware).map(|digest| {
+                println!("{digest}");
+                0
+            })
+        }
+        Command::Verify | Command::Deploy => {
             eprintln!("halcyon: this command is not implemented yet (it arrives with the SEV-SNP and TDX support)");
             return ExitCode::from(2);
         }
@@ -287,9 +307,22 @@ mod tests {
         assert!(run(args).unwrap_err().to_string().contains("--timeout"));
         let args = run_args(&["--ram", "1MiB", "m.wasm"]).unwrap();
         assert!(run(args).unwrap_err().to_string().contains("at least 4 MiB"));
-        for command in ["measure", "verify", "deploy"] {
+        for command in ["verify", "deploy"] {
             assert!(Cli::try_parse_from(["halcyon", command]).is_ok());
         }
+    }
+
+    #[test]
+    fn measure_arguments() {
+        let cli = Cli::try_parse_from(["halcyon", "measure", "--platform", "snp", "--vcpus", "4", "--vcpu-type", "EPYC-Milan", "fw.fd"]).unwrap();
+        let Command::Measure { platform, vcpus, vcpu_type, firmware } = cli.command else { panic!() };
+        assert_eq!(platform, measure::MeasurePlatform::Snp);
+        assert_eq!((vcpus, vcpu_type.as_deref(), firmware), (Some(4), Some("EPYC-Milan"), Some(PathBuf::from("fw.fd"))));
+        let cli = Cli::try_parse_from(["halcyon", "measure", "--platform", "tdx"]).unwrap();
+        assert!(matches!(cli.command, Command::Measure { platform: measure::MeasurePlatform::Tdx, vcpus: None, .. }));
+        assert!(Cli::try_parse_from(["halcyon", "measure"]).is_err(), "--platform is required");
+        assert!(Cli::try_parse_from(["halcyon", "measure", "--platform", "sev"]).is_err());
+        assert!(Cli::try_parse_from(["halcyon", "measure", "--platform", "snp", "--vcpus", "0"]).is_err());
     }
 
     #[test]
