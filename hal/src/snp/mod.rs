@@ -1,0 +1,54 @@
+//! The AMD SEV-SNP guest side, above one narrow hardware boundary ([`Vmgexit`]).
+//!
+//! Specifications (cited per item in each file):
+//! - AMD "SEV-ES Guest-Hypervisor Communication Block Standardization", pub. 56421, rev. 2.03
+//!   ([`ghcb_msr`], [`ghcb`]);
+//! - AMD "SEV Secure Nested Paging Firmware ABI Specification", pub. 56860, rev. 1.55
+//!   ([`guest_message`], [`secrets_page`]);
+//! - AMD64 Architecture Programmer's Manual vol. 2, §15.34–15.36.
+//!
+//! Nothing here executes VMGEXIT or touches the GHCB MSR: the kernel implements
+//! [`Vmgexit`] with the instruction, the tests with a simulated hypervisor and PSP
+//! (`sim`, test-only) that follow the specifications and can turn hostile.
+
+pub mod ghcb;
+pub mod ghcb_msr;
+pub mod guest_message;
+pub mod platform;
+pub mod secrets_page;
+#[cfg(test)]
+mod sim;
+
+use ghcb::{Ghcb, PAGE_SIZE};
+
+/// The only way the SNP code reaches the hardware: the GHCB MSR protocol, one exit through
+/// the GHCB page, and the two shared pages guest messages travel in.
+///
+/// Shared memory is never handed out as a reference: requests are copied in and answers
+/// copied out, so the hypervisor cannot change a value after the guest checked it.
+pub trait Vmgexit {
+    /// MSR protocol: writes `request` to the GHCB MSR, executes VMGEXIT and returns what
+    /// the GHCB MSR holds afterwards (GHCB spec §2.3). The kernel restores the GHCB's GPA
+    /// in the MSR afterwards if one is registered.
+    fn msr_protocol(&mut self, request: u64) -> u64;
+
+    /// The guest-physical address of this vCPU's registered (shared) GHCB page.
+    fn ghcb_gpa(&self) -> u64;
+
+    /// Copies all of `ghcb` into the shared GHCB page, points the GHCB MSR at it, executes
+    /// VMGEXIT, and copies the whole page back into `ghcb` (GHCB spec §2.5, §4.1).
+    fn exit(&mut self, ghcb: &mut Ghcb);
+
+    /// Guest-physical addresses of the shared request and response pages of guest
+    /// messages (4 KiB each, page-aligned, distinct from the GHCB).
+    fn message_page_gpas(&self) -> (u64, u64);
+
+    /// Copies `page` into the shared request page.
+    fn write_request_page(&mut self, page: &[u8; PAGE_SIZE]);
+
+    /// Copies the shared response page into `page`.
+    fn read_response_page(&mut self, page: &mut [u8; PAGE_SIZE]);
+
+    /// Waits about `ms` milliseconds (before retrying a throttled guest request).
+    fn sleep_ms(&mut self, ms: u32);
+}
