@@ -54,6 +54,8 @@ pub enum GhcbMsrError {
     PageStateChange(u32),
     /// A GFN that does not fit the 40-bit field.
     GfnOutOfRange,
+    /// The hypervisor does not offer the SEV-SNP feature (feature bit 0).
+    SnpNotOffered,
 }
 
 impl fmt::Display for GhcbMsrError {
@@ -66,6 +68,7 @@ impl fmt::Display for GhcbMsrError {
             Self::RegistrationRefused => f.write_str("GHCB registration refused"),
             Self::PageStateChange(code) => write!(f, "page-state change failed with error {code:#x}"),
             Self::GfnOutOfRange => f.write_str("GFN out of range"),
+            Self::SnpNotOffered => f.write_str("the hypervisor does not offer SEV-SNP"),
         }
     }
 }
@@ -297,9 +300,53 @@ pub const fn termination_request(reason: TerminationReason) -> u64 {
     (((code as u64) << 16) | (((set & 0xF) as u64) << 12)) | GHCB_MSR_TERM_REQ
 }
 
+/// Early-boot sequence over the boundary: SEV information (protocol negotiation), then the
+/// hypervisor features (SNP must be offered, §2.2). Returns the negotiated version.
+pub fn negotiate(v: &mut impl super::Vmgexit) -> Result<(u16, HvFeatures), GhcbMsrError> {
+    let version = SevInfo::decode(v.msr_protocol(sev_info_request()))?.negotiate()?;
+    let features = decode_hv_features_response(v.msr_protocol(hv_features_request()))?;
+    if !features.has(HvFeatures::SEV_SNP) {
+        return Err(GhcbMsrError::SnpNotOffered);
+    }
+    Ok((version, features))
+}
+
+/// Registers the GHCB at `gpa` (§2.3.1, required before its first use under SNP).
+pub fn register_ghcb(v: &mut impl super::Vmgexit, gpa: u64) -> Result<(), GhcbMsrError> {
+    decode_register_ghcb_response(v.msr_protocol(register_ghcb_request(gpa)?), gpa)
+}
+
+/// One CPUID register through the MSR protocol.
+pub fn cpuid(v: &mut impl super::Vmgexit, function: u32, register: CpuidRegister) -> Result<u32, GhcbMsrError> {
+    decode_cpuid_response(v.msr_protocol(cpuid_request(function, register)), register)
+}
+
+/// Changes one 4 KiB page's state through the MSR protocol (before a GHCB exists).
+pub fn page_state_change(v: &mut impl super::Vmgexit, gpa: u64, operation: PageOperation) -> Result<(), GhcbMsrError> {
+    decode_page_state_change_response(v.msr_protocol(page_state_change_request(gpa, operation)?))
+}
+
+/// Asks the hypervisor to end the guest. It should not return; if it does, the caller
+/// must halt for ever (never continue).
+pub fn request_termination(v: &mut impl super::Vmgexit, reason: TerminationReason) {
+    v.msr_protocol(termination_request(reason));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snp::sim::SimSnp;
+
+    #[test]
+    fn early_boot_sequence_over_the_boundary() {
+        let mut sim = SimSnp::new();
+        assert_eq!(negotiate(&mut sim).map(|(v, _)| v), Ok(2));
+        register_ghcb(&mut sim, 0x10_0000).unwrap();
+        assert_eq!(cpuid(&mut sim, 0x8000_001F, CpuidRegister::Ebx), Ok(0xABCD));
+        page_state_change(&mut sim, 0x20_0000, PageOperation::Shared).unwrap();
+        request_termination(&mut sim, TerminationReason::Halcyon(HalcyonReason::SnpMissing));
+        assert_eq!(sim.msr_log, [0x002, 0x080, 0x10_0012, 0x8000_001F_4000_0004, (2 << 52) | 0x20_0014, 0xF100]);
+    }
 
     #[test]
     fn sev_info_decodes_and_negotiates() {

@@ -431,3 +431,185 @@ impl ReportResponse {
         Self::new_box_zeroed().expect("small allocation")
     }
 }
+
+#[cfg(test)]
+impl GuestMessageContext {
+    fn with_last_seqno(mut self, seqno: u64) -> Self {
+        self.last_seqno = seqno;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snp::sim::{Hostile, SimSnp, MEASUREMENT, VMPCK0};
+    use std::collections::HashMap;
+
+    fn setup() -> (SimSnp, Box<Ghcb>, GuestMessageContext) {
+        (SimSnp::new(), Ghcb::new_boxed(), GuestMessageContext::new(Zeroizing::new(VMPCK0), 0))
+    }
+
+    const KEY_REQUEST: KeyRequest = KeyRequest {
+        root_key_select: 0,
+        reserved: 0,
+        guest_field_select: field_select::GUEST_POLICY | field_select::MEASUREMENT,
+        vmpl: 0,
+        guest_svn: 0,
+        tcb_version: 0,
+    };
+
+    #[test]
+    fn reports_round_trip_and_sequence_numbers_advance_by_two() {
+        let (mut sim, mut ghcb, mut ctx) = setup();
+        let report = ctx.report(&mut sim, &mut ghcb, &[7; 64], 0).unwrap();
+        assert_eq!(report.len(), ATTESTATION_REPORT_SIZE);
+        assert_eq!(&report[REPORT_DATA_OFFSET..REPORT_DATA_OFFSET + 64], &[7; 64]);
+        assert_eq!(&report[REPORT_MEASUREMENT_OFFSET..REPORT_MEASUREMENT_OFFSET + 48], &MEASUREMENT);
+        assert_eq!(ctx.last_seqno(), 2);
+        ctx.report(&mut sim, &mut ghcb, &[8; 64], 0).unwrap();
+        assert_eq!(ctx.last_seqno(), 4);
+        // Requests carried 1 and 3 (the PSP's counter + 1).
+        let seqnos: Vec<u64> = sim.requests.iter().map(|p| u64::from_le_bytes(p[0x20..0x28].try_into().unwrap())).collect();
+        assert_eq!(seqnos, [1, 3]);
+        assert_eq!(sim.psp.reports, 2);
+    }
+
+    #[test]
+    fn derived_keys_depend_on_the_measurement() {
+        let (mut sim, mut ghcb, mut ctx) = setup();
+        let a = ctx.derive_key(&mut sim, &mut ghcb, &KEY_REQUEST).unwrap();
+        let b = ctx.derive_key(&mut sim, &mut ghcb, &KEY_REQUEST).unwrap();
+        assert_eq!(*a, *b, "same launch, same key");
+        let (mut other, mut ghcb2, mut ctx2) = setup();
+        other.psp.measurement[0] ^= 1;
+        assert_ne!(*ctx2.derive_key(&mut other, &mut ghcb2, &KEY_REQUEST).unwrap(), *a);
+    }
+
+    #[test]
+    fn a_refused_request_keeps_the_channel_usable() {
+        // VMRK without one: the PSP answers (authenticated) with STATUS = INVALID_PARAM.
+        let (mut sim, mut ghcb, mut ctx) = setup();
+        let vmrk = KeyRequest { root_key_select: 1, ..KEY_REQUEST };
+        assert_eq!(ctx.derive_key(&mut sim, &mut ghcb, &vmrk).map(|_| ()), Err(GuestMessageError::Status(0x16)));
+        assert!(!ctx.is_disabled());
+        assert_eq!(ctx.last_seqno(), 2, "the exchange itself succeeded");
+        ctx.derive_key(&mut sim, &mut ghcb, &KEY_REQUEST).unwrap();
+    }
+
+    #[test]
+    fn busy_is_retried_with_the_same_bytes_within_a_budget() {
+        let (mut sim, mut ghcb, mut ctx) = setup();
+        sim.hostile = Hostile::Busy(5);
+        ctx.report(&mut sim, &mut ghcb, &[1; 64], 0).unwrap();
+        assert_eq!(sim.requests.len(), 6);
+        assert!(sim.requests.iter().all(|p| p == &sim.requests[0]), "a retry resends identical bytes");
+        assert!(sim.slept_ms > 0);
+        // A hypervisor that is busy for ever: bounded wait, then the key is gone.
+        let (mut sim, mut ghcb, mut ctx) = setup();
+        sim.hostile = Hostile::Busy(u32::MAX);
+        assert_eq!(ctx.report(&mut sim, &mut ghcb, &[1; 64], 0), Err(GuestMessageError::Throttled));
+        assert!(sim.slept_ms >= BUSY_BUDGET_MS as u64 && sim.slept_ms < BUSY_BUDGET_MS as u64 + 2 * BUSY_MAX_DELAY_MS as u64);
+        assert!(ctx.is_disabled());
+    }
+
+    fn assert_disables(hostile: Hostile, expected: GuestMessageError) {
+        let (mut sim, mut ghcb, mut ctx) = setup();
+        sim.hostile = hostile;
+        assert_eq!(ctx.report(&mut sim, &mut ghcb, &[3; 64], 0), Err(expected), "{hostile:?}");
+        assert!(ctx.is_disabled(), "{hostile:?}");
+        // Nothing is sent again: no exit, no request.
+        let exits = sim.exits.len();
+        sim.hostile = Hostile::None;
+        assert_eq!(ctx.report(&mut sim, &mut ghcb, &[3; 64], 0), Err(GuestMessageError::KeyDisabled));
+        assert_eq!(ctx.derive_key(&mut sim, &mut ghcb, &KEY_REQUEST).map(|_| ()), Err(GuestMessageError::KeyDisabled));
+        assert_eq!(sim.exits.len(), exits);
+    }
+
+    #[test]
+    fn hostile_responses_disable_the_key() {
+        assert_disables(Hostile::WrongLength(0x4BF), GuestMessageError::WrongLength { expected: 0x4C0, got: 0x4BF });
+        assert_disables(Hostile::WrongLength(0xFFFF), GuestMessageError::WrongLength { expected: 0x4C0, got: 0xFFFF });
+        assert_disables(Hostile::WrongSeqno(4), GuestMessageError::WrongSequence { expected: 2, got: 4 });
+        assert_disables(Hostile::WrongSeqno(1), GuestMessageError::WrongSequence { expected: 2, got: 1 });
+        assert_disables(Hostile::WrongType(4), GuestMessageError::WrongType { expected: 6, got: 4 });
+        assert_disables(Hostile::BadTag, GuestMessageError::Authentication);
+        assert_disables(Hostile::RequestError(0x16), GuestMessageError::Firmware(0x16));
+        assert_disables(Hostile::RequestError(1 << 32), GuestMessageError::Vmm(1));
+        assert_disables(Hostile::ExitInfo(2, 4), GuestMessageError::Ghcb(GhcbError::MalformedInput(4)));
+        assert_disables(Hostile::ExitInfo(1, 0x8000_030D), GuestMessageError::Ghcb(GhcbError::Exception(ghcb::EventInjection(0x8000_030D))));
+    }
+
+    #[test]
+    fn a_replayed_response_is_refused() {
+        let (mut sim, mut ghcb, mut ctx) = setup();
+        sim.hostile = Hostile::Replay;
+        ctx.report(&mut sim, &mut ghcb, &[1; 64], 0).unwrap();
+        assert_eq!(ctx.report(&mut sim, &mut ghcb, &[2; 64], 0), Err(GuestMessageError::WrongSequence { expected: 4, got: 2 }));
+        assert!(ctx.is_disabled());
+    }
+
+    #[test]
+    fn every_header_bit_flip_is_caught() {
+        for byte in 0..MSG_HDR_SIZE {
+            for bit in 0..8 {
+                let (mut sim, mut ghcb, mut ctx) = setup();
+                sim.hostile = Hostile::Flip(byte, bit);
+                let result = ctx.report(&mut sim, &mut ghcb, &[9; 64], 0);
+                if (AUTHTAG_LEN..32).contains(&byte) {
+                    // The unused half of AUTHTAG carries nothing (AES-GCM tags are 16 bytes).
+                    assert!(result.is_ok(), "byte {byte:#x} bit {bit}");
+                } else {
+                    assert!(result.is_err(), "byte {byte:#x} bit {bit}");
+                    assert!(ctx.is_disabled());
+                }
+            }
+        }
+        // Payload flips fail authentication.
+        for byte in [MSG_HDR_SIZE, MSG_HDR_SIZE + 0x70, MSG_HDR_SIZE + 0x4BF] {
+            let (mut sim, mut ghcb, mut ctx) = setup();
+            sim.hostile = Hostile::Flip(byte, 0);
+            assert_eq!(ctx.report(&mut sim, &mut ghcb, &[9; 64], 0), Err(GuestMessageError::Authentication));
+        }
+    }
+
+    #[test]
+    fn sequence_numbers_are_never_reused_with_other_bytes() {
+        let (mut sim, mut ghcb, mut ctx) = setup();
+        for i in 0..20u8 {
+            sim.hostile = if i % 3 == 0 { Hostile::Busy(2) } else { Hostile::None };
+            ctx.report(&mut sim, &mut ghcb, &[i; 64], 0).unwrap();
+        }
+        let mut seen: HashMap<u64, &[u8; 4096]> = HashMap::new();
+        for page in &sim.requests {
+            let seqno = u64::from_le_bytes(page[0x20..0x28].try_into().unwrap());
+            assert_eq!(seqno % 2, 1, "requests use odd numbers, responses even");
+            if let Some(earlier) = seen.insert(seqno, page) {
+                assert_eq!(earlier, &**page, "seqno {seqno} reused with different bytes");
+            }
+        }
+        assert_eq!(seen.len(), 20);
+    }
+
+    #[test]
+    fn the_sequence_space_ends_cleanly() {
+        let (mut sim, mut ghcb, ctx) = setup();
+        let mut ctx = ctx.with_last_seqno(u32::MAX as u64 - 1);
+        assert_eq!(ctx.report(&mut sim, &mut ghcb, &[0; 64], 0), Err(GuestMessageError::SequenceExhausted));
+        assert!(ctx.is_disabled() && sim.exits.is_empty());
+    }
+
+    #[test]
+    fn oversized_payloads_are_refused_before_sending() {
+        let (mut sim, mut ghcb, mut ctx) = setup();
+        assert_eq!(ctx.exchange(&mut sim, &mut ghcb, MsgType::ReportReq, &[0; MSG_PAYLOAD_MAX + 1], 0x4C0).map(|_| ()), Err(GuestMessageError::PayloadTooLarge));
+        assert!(!ctx.is_disabled() && sim.exits.is_empty());
+    }
+
+    #[test]
+    fn the_report_carries_the_requested_vmpl() {
+        let (mut sim, mut ghcb, mut ctx) = setup();
+        let report = ctx.report(&mut sim, &mut ghcb, &[5; 64], 1).unwrap();
+        assert_eq!(&report[REPORT_VMPL_OFFSET..REPORT_VMPL_OFFSET + 4], &1u32.to_le_bytes());
+    }
+}

@@ -154,6 +154,8 @@ pub struct SimSnp {
     /// The hypervisor processes at most this many PSC entries per exit.
     pub psc_per_exit: usize,
     pub msr_log: Vec<u64>,
+    /// Every request page the hypervisor saw (with each retry).
+    pub requests: Vec<Box<[u8; 4096]>>,
 }
 
 impl SimSnp {
@@ -173,6 +175,7 @@ impl SimSnp {
             psc: Vec::new(),
             psc_per_exit: usize::MAX,
             msr_log: Vec::new(),
+            requests: Vec::new(),
         }
     }
 
@@ -253,6 +256,7 @@ impl SimSnp {
             }
             SVM_VMGEXIT_GUEST_REQUEST => {
                 assert_eq!((info_1, info_2), (REQUEST_GPA, RESPONSE_GPA));
+                self.requests.push(self.request_page.clone());
                 self.answer(&[]);
                 match self.hostile {
                     Hostile::RequestError(code) => {
