@@ -1,0 +1,198 @@
+//! The GetQuote shared-buffer protocol: the TD hands its TDREPORT to the host's quoting
+//! service and gets a DCAP quote back (Intel TDX GHCI v1.5 §3.3, "TDG.VP.VMCALL<GetQuote>",
+//! table "GetQuote shared buffer format").
+//!
+//! The buffer is shared, so the host can write it at any time: the guest reads the header
+//! and the quote once each, into private memory, and validates the copies (version,
+//! status, lengths inside the buffer, a quote for a TDX report that binds the caller's
+//! report data). The wait is bounded; a request the host still holds after the budget
+//! keeps the buffer busy so it is not reused while the host may still write it.
+
+use super::vmcall::{self, VmCallError, VmCallStatus};
+use super::{TdCall, TdxPages};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+use core::mem::{offset_of, size_of};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// Header of the GetQuote buffer (GHCI "GetQuote shared buffer format"); the TDREPORT
+/// goes in after it, the quote comes back in the same place.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct QuoteBufferHeader {
+    /// Structure version, 1.
+    pub version: u64,
+    /// Written by the host; the guest sets it to 0 before the call.
+    pub status: u64,
+    /// Length of the TDREPORT the guest put in.
+    pub in_len: u32,
+    /// Length of the quote the host put back.
+    pub out_len: u32,
+}
+
+pub const QUOTE_HEADER_SIZE: usize = 24;
+const _: () = {
+    assert!(size_of::<QuoteBufferHeader>() == QUOTE_HEADER_SIZE);
+    assert!(offset_of!(QuoteBufferHeader, status) == 8);
+    assert!(offset_of!(QuoteBufferHeader, out_len) == 20);
+};
+
+pub const GET_QUOTE_BUFFER_VERSION: u64 = 1;
+pub const TDREPORT_SIZE: usize = 1024;
+
+/// Status codes of the buffer's status field (GHCI GetQuote table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum GetQuoteStatus {
+    GetQuoteSuccess = 0,
+    GetQuoteInFlight = 0xFFFF_FFFF_FFFF_FFFF,
+    GetQuoteError = 0x8000_0000_0000_0000,
+    GetQuoteServiceUnavailable = 0x8000_0000_0000_0001,
+}
+
+/// Total time the guest waits for the host's quote, and its first and largest pause.
+pub const QUOTE_WAIT_BUDGET_MS: u32 = 30_000;
+const FIRST_DELAY_MS: u32 = 1;
+const MAX_DELAY_MS: u32 = 100;
+
+/// DCAP quote header facts used for the local check (Intel TDX DCAP Quoting Library API,
+/// appendix "Quote Format": a 48-byte header with VERSION (u16) at 0 and TEE_TYPE (u32)
+/// at 4; v4 is followed by the TD report body, v5 by a body type (u16) and size (u32)).
+pub const QUOTE_HEADER_LEN: usize = 48;
+pub const QUOTE_TEE_TYPE_TDX: u32 = 0x81;
+/// REPORTDATA's offset inside the TD report body (after TEE_TCB_SVN .. RTMR3).
+pub const BODY_REPORT_DATA_OFFSET: usize = 520;
+/// v5 body types of a TD report (2 = TDX 1.0, 3 = TDX 1.5).
+pub const V5_BODY_TD10: u16 = 2;
+pub const V5_BODY_TD15: u16 = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuoteError {
+    /// The kernel set up no shared buffer.
+    NoBuffer,
+    /// The buffer is smaller than a header and a TDREPORT, or not whole pages.
+    BufferTooSmall,
+    /// An earlier request is still in flight: the host owns the buffer.
+    Busy,
+    /// The GetQuote VMCALL failed.
+    VmCall(VmCallError),
+    /// The host has no quoting service (INVALID_OPERAND or SERVICE_UNAVAILABLE).
+    NotOffered,
+    /// The host reported an error.
+    HostError,
+    /// No answer within [`QUOTE_WAIT_BUDGET_MS`].
+    Timeout,
+    /// The header came back with another version.
+    BadVersion(u64),
+    /// A status the GHCI does not define.
+    UnknownStatus(u64),
+    /// OUT_LEN is zero, too small for a quote, or beyond the buffer.
+    BadLength(u32),
+    /// The bytes are not a TDX quote (version or TEE type).
+    NotAQuote,
+    /// The quote is for other report data.
+    ReportDataMismatch,
+}
+
+impl fmt::Display for QuoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoBuffer => f.write_str("no GetQuote buffer"),
+            Self::BufferTooSmall => f.write_str("GetQuote buffer too small"),
+            Self::Busy => f.write_str("a GetQuote request is still in flight"),
+            Self::VmCall(e) => write!(f, "GetQuote: {e}"),
+            Self::NotOffered => f.write_str("the host offers no quoting service"),
+            Self::HostError => f.write_str("the host failed to produce a quote"),
+            Self::Timeout => f.write_str("no quote within the time budget"),
+            Self::BadVersion(v) => write!(f, "GetQuote buffer version {v}"),
+            Self::UnknownStatus(s) => write!(f, "undefined GetQuote status {s:#x}"),
+            Self::BadLength(len) => write!(f, "quote length {len} out of range"),
+            Self::NotAQuote => f.write_str("not a TDX quote"),
+            Self::ReportDataMismatch => f.write_str("the quote does not bind the requested report data"),
+        }
+    }
+}
+
+impl core::error::Error for QuoteError {}
+
+fn read_header(t: &impl TdxPages) -> QuoteBufferHeader {
+    let mut bytes = [0u8; QUOTE_HEADER_SIZE];
+    t.read_quote_buffer(0, &mut bytes);
+    QuoteBufferHeader::read_from_bytes(&bytes).expect("24 bytes")
+}
+
+/// Checks that `quote` is a TDX quote (v4 or v5) whose TD report body carries `report_data`.
+pub fn check_quote(quote: &[u8], report_data: &[u8; 64]) -> Result<(), QuoteError> {
+    let u16_at = |at: usize| quote.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let version = u16_at(0).ok_or(QuoteError::NotAQuote)?;
+    let tee_type = quote.get(4..8).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok_or(QuoteError::NotAQuote)?;
+    if tee_type != QUOTE_TEE_TYPE_TDX {
+        return Err(QuoteError::NotAQuote);
+    }
+    let body = match version {
+        4 => QUOTE_HEADER_LEN,
+        5 => match u16_at(QUOTE_HEADER_LEN) {
+            Some(V5_BODY_TD10 | V5_BODY_TD15) => QUOTE_HEADER_LEN + 6,
+            _ => return Err(QuoteError::NotAQuote),
+        },
+        _ => return Err(QuoteError::NotAQuote),
+    };
+    let at = body + BODY_REPORT_DATA_OFFSET;
+    match quote.get(at..at + 64) {
+        Some(found) if found == report_data => Ok(()),
+        Some(_) => Err(QuoteError::ReportDataMismatch),
+        None => Err(QuoteError::NotAQuote),
+    }
+}
+
+/// Asks the host for a quote of `tdreport` (which binds `report_data`) and waits for it.
+pub fn get_quote(t: &mut (impl TdCall + TdxPages), tdreport: &[u8; TDREPORT_SIZE], report_data: &[u8; 64], shared_bit: u64) -> Result<Vec<u8>, QuoteError> {
+    let (gpa, len) = t.quote_buffer().ok_or(QuoteError::NoBuffer)?;
+    if len < QUOTE_HEADER_SIZE + TDREPORT_SIZE || len % 0x1000 != 0 {
+        return Err(QuoteError::BufferTooSmall);
+    }
+    if read_header(t).status == GetQuoteStatus::GetQuoteInFlight as u64 {
+        return Err(QuoteError::Busy);
+    }
+    let header = QuoteBufferHeader { version: GET_QUOTE_BUFFER_VERSION, status: 0, in_len: TDREPORT_SIZE as u32, out_len: 0 };
+    t.write_quote_buffer(0, header.as_bytes());
+    t.write_quote_buffer(QUOTE_HEADER_SIZE, tdreport);
+    match vmcall::get_quote(t, gpa | shared_bit, len as u64) {
+        Ok(()) => {}
+        Err(VmCallError::Status(VmCallStatus::TdgVpVmcallInvalidOperand)) => return Err(QuoteError::NotOffered),
+        Err(e) => return Err(QuoteError::VmCall(e)),
+    }
+    let mut waited = 0u32;
+    let mut delay = FIRST_DELAY_MS;
+    let header = loop {
+        let header = read_header(t);
+        if header.status != GetQuoteStatus::GetQuoteInFlight as u64 {
+            break header;
+        }
+        if waited >= QUOTE_WAIT_BUDGET_MS {
+            return Err(QuoteError::Timeout);
+        }
+        t.sleep_ms(delay);
+        waited = waited.saturating_add(delay);
+        delay = (delay * 2).min(MAX_DELAY_MS);
+    };
+    // `header` is the private copy every check below uses.
+    if header.version != GET_QUOTE_BUFFER_VERSION {
+        return Err(QuoteError::BadVersion(header.version));
+    }
+    match header.status {
+        s if s == GetQuoteStatus::GetQuoteSuccess as u64 => {}
+        s if s == GetQuoteStatus::GetQuoteServiceUnavailable as u64 => return Err(QuoteError::NotOffered),
+        s if s == GetQuoteStatus::GetQuoteError as u64 => return Err(QuoteError::HostError),
+        s => return Err(QuoteError::UnknownStatus(s)),
+    }
+    let out_len = header.out_len as usize;
+    if out_len < QUOTE_HEADER_LEN || out_len > len - QUOTE_HEADER_SIZE {
+        return Err(QuoteError::BadLength(header.out_len));
+    }
+    let mut quote = vec![0u8; out_len];
+    t.read_quote_buffer(QUOTE_HEADER_SIZE, &mut quote);
+    check_quote(&quote, report_data)?;
+    Ok(quote)
+}
