@@ -135,3 +135,71 @@ pub fn accept_range(t: &mut impl TdCall, start: u64, end: u64, already_accepted_
     }
     Ok(stats)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tdx::sim::SimTdx;
+
+    #[test]
+    fn aligned_ranges_go_2m_at_a_time() {
+        let mut sim = SimTdx::new();
+        // 4 KiB head, three 2 MiB blocks, 4 KiB tail.
+        let stats = accept_range(&mut sim, 0x1F_F000, 0x80_1000, false).unwrap();
+        assert_eq!(stats, AcceptStats { accepted_2m: 3, accepted_4k: 2, ..AcceptStats::default() });
+        assert_eq!(sim.accept_calls, 5);
+        assert_eq!(stats.bytes(), 0x80_1000 - 0x1F_F000);
+        assert_eq!(sim.accepted.len(), 3 * 512 + 2);
+    }
+
+    #[test]
+    fn size_mismatch_falls_back_to_4k() {
+        let mut sim = SimTdx::new();
+        sim.split_2m.insert(0x40_0000 >> 21);
+        let stats = accept_range(&mut sim, 0x20_0000, 0x80_0000, false).unwrap();
+        assert_eq!((stats.accepted_2m, stats.accepted_4k, stats.size_fallbacks), (2, 512, 1));
+        assert_eq!(sim.accepted.len(), 3 * 512);
+    }
+
+    #[test]
+    fn already_accepted_only_where_allowed() {
+        let mut sim = SimTdx::new();
+        accept_range(&mut sim, 0x20_0000, 0x40_0000, false).unwrap();
+        sim.accepted.insert(0x40_3000 >> 12);
+        // Strict: the caller's map said nothing here was accepted.
+        assert_eq!(accept_range(&mut sim, 0x20_0000, 0x40_0000, false), Err(AcceptError::AlreadyAccepted { gpa: 0x20_0000 }));
+        // Permitted: counted, not zeroed, not an error; the partly accepted block falls back to 4 KiB.
+        let stats = accept_range(&mut sim, 0x20_0000, 0x60_0000, true).unwrap();
+        assert_eq!((stats.already_accepted, stats.accepted_4k, stats.size_fallbacks), (2, 511, 1));
+    }
+
+    #[test]
+    fn busy_is_retried_a_bounded_number_of_times() {
+        let mut sim = SimTdx::new();
+        sim.accept_busy = 3;
+        let stats = accept_range(&mut sim, 0, 0x1000, false).unwrap();
+        assert_eq!((stats.accepted_4k, stats.busy_retries), (1, 3));
+        sim.accept_busy = u32::MAX;
+        assert_eq!(accept_range(&mut sim, 0x1000, 0x2000, false), Err(AcceptError::Busy { gpa: 0x1000 }));
+        assert_eq!(sim.accept_calls, 4 + ACCEPT_MAX_BUSY_RETRIES as u64 + 1);
+    }
+
+    #[test]
+    fn other_statuses_fail_the_range() {
+        let mut sim = SimTdx::new();
+        sim.accept_fail = Some((0x3000, 0xC000_0B00_0000_0000));
+        assert_eq!(
+            accept_range(&mut sim, 0, 0x10_0000, false),
+            Err(AcceptError::Failed { gpa: 0x3000, status: TdxStatus::TdxEptWalkFailed, details: 0 })
+        );
+        sim.accept_fail = Some((0x4000, 0x1234_0000_0000_0000));
+        assert_eq!(accept_range(&mut sim, 0x4000, 0x5000, false), Err(AcceptError::UnknownStatus { gpa: 0x4000, raw: 0x1234_0000_0000_0000 }));
+        // A 4 KiB accept answered with a size mismatch is an error, not a loop.
+        sim.accept_fail = Some((0x5000, 0xC000_0B0B_0000_0000));
+        assert!(matches!(accept_range(&mut sim, 0x5000, 0x6000, false), Err(AcceptError::Failed { .. })));
+        for (start, end) in [(0x800, 0x1000), (0x1000, 0x1800), (0x2000, 0x1000), (0, 1 << 52)] {
+            assert_eq!(accept_range(&mut sim, start, end, false), Err(AcceptError::InvalidRange));
+        }
+        assert_eq!(accept_range(&mut sim, 0x9000, 0x9000, false), Ok(AcceptStats::default()));
+    }
+}

@@ -196,3 +196,82 @@ pub fn get_quote(t: &mut (impl TdCall + TdxPages), tdreport: &[u8; TDREPORT_SIZE
     check_quote(&quote, report_data)?;
     Ok(quote)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tdx::sim::{QuoteHost, SimTdx, QUOTE_BUFFER_LEN};
+    use crate::tdx::tdcall;
+
+    const SHARED: u64 = 1 << 51;
+
+    fn quote(sim: &mut SimTdx) -> Result<Vec<u8>, QuoteError> {
+        let report = tdcall::mr_report(sim, &[0x33; 64]).unwrap();
+        get_quote(sim, &report, &[0x33; 64], SHARED)
+    }
+
+    #[test]
+    fn a_quote_comes_back_after_polling() {
+        let mut sim = SimTdx::new();
+        let q = quote(&mut sim).unwrap();
+        assert_eq!(&q[0..2], &4u16.to_le_bytes());
+        assert_eq!(&q[48 + 520..48 + 584], &[0x33; 64]);
+        assert!(sim.slept_ms > 0);
+        let mut sim = SimTdx::new();
+        sim.quote_host = QuoteHost::After(0);
+        quote(&mut sim).unwrap();
+        assert_eq!(sim.slept_ms, 0, "synchronous hosts need no wait");
+        let mut sim = SimTdx::new();
+        sim.quote_host = QuoteHost::V5;
+        quote(&mut sim).unwrap();
+    }
+
+    #[test]
+    fn hostile_or_absent_services_are_reported() {
+        let cases = [
+            (QuoteHost::NoVmcall, QuoteError::NotOffered),
+            (QuoteHost::Unavailable, QuoteError::NotOffered),
+            (QuoteHost::Error, QuoteError::HostError),
+            (QuoteHost::OutLen(0), QuoteError::BadLength(0)),
+            (QuoteHost::OutLen(47), QuoteError::BadLength(47)),
+            (QuoteHost::OutLen(QUOTE_BUFFER_LEN as u32 - 23), QuoteError::BadLength(QUOTE_BUFFER_LEN as u32 - 23)),
+            (QuoteHost::OutLen(u32::MAX), QuoteError::BadLength(u32::MAX)),
+            (QuoteHost::Version(2), QuoteError::BadVersion(2)),
+            (QuoteHost::Status(7), QuoteError::UnknownStatus(7)),
+            (QuoteHost::OtherReportData, QuoteError::ReportDataMismatch),
+        ];
+        for (host, expected) in cases {
+            let mut sim = SimTdx::new();
+            sim.quote_host = host;
+            assert_eq!(quote(&mut sim), Err(expected), "{host:?}");
+        }
+        assert_eq!(quote(&mut SimTdx::new().without_quote_buffer()), Err(QuoteError::NoBuffer));
+    }
+
+    #[test]
+    fn the_wait_is_bounded_and_the_buffer_stays_busy() {
+        let mut sim = SimTdx::new();
+        sim.quote_host = QuoteHost::Never;
+        assert_eq!(quote(&mut sim), Err(QuoteError::Timeout));
+        assert!(sim.slept_ms >= QUOTE_WAIT_BUDGET_MS as u64 && sim.slept_ms < QUOTE_WAIT_BUDGET_MS as u64 + 2 * MAX_DELAY_MS as u64);
+        // The host still owns the buffer: no second request into it.
+        assert_eq!(quote(&mut sim), Err(QuoteError::Busy));
+    }
+
+    #[test]
+    fn quote_checks() {
+        let mut q = vec![0u8; 48 + 584];
+        q[0] = 4;
+        q[4] = 0x81;
+        q[568..632].fill(1);
+        assert_eq!(check_quote(&q, &[1; 64]), Ok(()));
+        assert_eq!(check_quote(&q, &[2; 64]), Err(QuoteError::ReportDataMismatch));
+        assert_eq!(check_quote(&q[..600], &[1; 64]), Err(QuoteError::NotAQuote));
+        q[4] = 0;
+        assert_eq!(check_quote(&q, &[1; 64]), Err(QuoteError::NotAQuote), "SGX quotes are not TD quotes");
+        q[4] = 0x81;
+        q[0] = 3;
+        assert_eq!(check_quote(&q, &[1; 64]), Err(QuoteError::NotAQuote));
+        assert_eq!(check_quote(&[], &[1; 64]), Err(QuoteError::NotAQuote));
+    }
+}

@@ -252,3 +252,95 @@ pub fn setup_event_notify_interrupt(t: &mut impl TdCall, vector: u8) -> Result<(
     vmcall(t, 0, args(TDVMCALL_SETUP_EVENT_NOTIFY_INTERRUPT, vector as u64, 0, 0, 0))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tdx::sim::SimTdx;
+
+    #[test]
+    fn port_mmio_msr_cpuid_round_trip() {
+        let mut sim = SimTdx::new();
+        io_out(&mut sim, 0x3F8, 1, 0x141).unwrap();
+        assert_eq!(sim.ports[&0x3F8], 0x41, "only the access width goes out");
+        sim.ports.insert(0xCFC, 0x1234_5678);
+        // The host's garbage above the access width is dropped.
+        assert_eq!(io_in(&mut sim, 0xCFC, 2).unwrap(), 0x5678);
+        assert_eq!(io_in(&mut sim, 0xCFC, 4).unwrap(), 0x1234_5678);
+        assert_eq!(io_in(&mut sim, 0xCFC, 3), Err(VmCallError::InvalidArgument));
+        mmio_write(&mut sim, 0x8_0000_1000, 8, u64::MAX).unwrap();
+        assert_eq!(mmio_read(&mut sim, 0x8_0000_1000, 4).unwrap(), 0xFFFF_FFFF);
+        assert_eq!(mmio_read(&mut sim, 0x8_0000_2000, 8).unwrap(), 0x1122_3344_5566_7788);
+        wrmsr(&mut sim, 0x1B, 0xFEE0_0900).unwrap();
+        assert_eq!(rdmsr(&mut sim, 0x1B).unwrap(), 0xFEE0_0900);
+        assert_eq!(rdmsr(&mut sim, 0x99), Err(VmCallError::Status(VmCallStatus::TdgVpVmcallInvalidOperand)));
+        assert_eq!(cpuid(&mut sim, 7, 1).unwrap(), [8, 0xB, 0xD, 0xD]);
+        hlt(&mut sim, false).unwrap();
+        // Every call exposed exactly R10..R15.
+        assert!(sim.masks.iter().all(|m| *m == 0xFC00));
+    }
+
+    #[test]
+    fn host_status_codes_are_decoded() {
+        let mut sim = SimTdx::new();
+        sim.vmcall_status = Some(0x8000_0000_0000_0002);
+        assert_eq!(io_out(&mut sim, 0x80, 1, 0), Err(VmCallError::Status(VmCallStatus::TdgVpVmcallAlignError)));
+        sim.vmcall_status = Some(0x42);
+        assert_eq!(io_out(&mut sim, 0x80, 1, 0), Err(VmCallError::UnknownStatus(0x42)));
+        sim.vmcall_status = None;
+        sim.fail_leaf = Some((0, 0xC000_0100_0000_0001));
+        assert!(matches!(io_out(&mut sim, 0x80, 1, 0), Err(VmCallError::TdCall(_))));
+    }
+
+    #[test]
+    fn map_gpa_follows_retries_within_the_range() {
+        let shared_bit = 1 << 51;
+        let mut sim = SimTdx::new();
+        sim.map_gpa_chunk = 0x3000;
+        map_gpa(&mut sim, 0x10_0000, 0x8000, true, shared_bit).unwrap();
+        let starts: Vec<u64> = sim.map_gpa_calls.iter().map(|c| c.0 & !shared_bit).collect();
+        assert_eq!(starts, [0x10_0000, 0x10_3000, 0x10_6000]);
+        assert!(sim.map_gpa_calls.iter().all(|c| c.0 & shared_bit != 0), "sharing sets the shared bit");
+        let mut sim = SimTdx::new();
+        map_gpa(&mut sim, 0x10_0000, 0x1000, false, shared_bit).unwrap();
+        assert_eq!(sim.map_gpa_calls, [(0x10_0000, 0x1000)]);
+        // Arguments.
+        assert_eq!(map_gpa(&mut sim, 0x10_0800, 0x1000, true, shared_bit), Err(VmCallError::InvalidArgument));
+        assert_eq!(map_gpa(&mut sim, 0x10_0000, 0, true, shared_bit), Err(VmCallError::InvalidArgument));
+        assert_eq!(map_gpa(&mut sim, shared_bit - 0x1000, 0x2000, true, shared_bit), Err(VmCallError::InvalidArgument));
+    }
+
+    #[test]
+    fn hostile_map_gpa_retries_are_refused() {
+        let shared_bit = 1 << 47;
+        for (resume, expected) in [
+            (0x20_0000 | shared_bit, VmCallError::MapGpaOutOfRange), // beyond the range
+            (0x0F_F000 | shared_bit, VmCallError::MapGpaOutOfRange), // backwards
+            (0x10_0800 | shared_bit, VmCallError::MapGpaOutOfRange), // not page-aligned
+            (0x10_0000, VmCallError::MapGpaOutOfRange),              // shared bit dropped
+            (0x10_0000 | shared_bit, VmCallError::MapGpaNoProgress), // no progress, for ever
+        ] {
+            let mut sim = SimTdx::new();
+            sim.gpaw = 48;
+            sim.map_gpa_chunk = 0x1000;
+            sim.map_gpa_resume = Some(resume);
+            assert_eq!(map_gpa(&mut sim, 0x10_0000, 0x4000, true, shared_bit), Err(expected), "{resume:#x}");
+            assert!(sim.map_gpa_calls.len() <= MAP_GPA_MAX_STALLED_RETRIES as usize + 1);
+        }
+    }
+
+    #[test]
+    fn fatal_error_reports_code_and_message() {
+        let mut sim = SimTdx::new();
+        report_fatal_error(&mut sim, 0x0E01_0030, "unexpected #VE: EPT violation at 0xfee00000");
+        let (code, text) = sim.fatal.clone().unwrap();
+        assert_eq!(code, 0x0E01_0030);
+        assert!(text.starts_with(b"unexpected #VE: EPT violation at 0xfee00000\0"));
+        assert_eq!(*sim.masks.last().unwrap(), 0xFC00 | 1 << 2 | 1 << 3 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 9);
+        // A long message is cut at 64 bytes.
+        report_fatal_error(&mut sim, 0, &"x".repeat(100));
+        assert_eq!(sim.fatal.unwrap().1, vec![b'x'; 64]);
+        assert_eq!(setup_event_notify_interrupt(&mut SimTdx::new(), 31), Err(VmCallError::InvalidArgument));
+        setup_event_notify_interrupt(&mut SimTdx::new(), 0xEC).unwrap();
+    }
+}
