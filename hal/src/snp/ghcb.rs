@@ -416,7 +416,7 @@ pub struct PscEntry(pub u64);
 impl PscEntry {
     pub fn new(gpa: u64, operation: PageOperation, huge: bool) -> Result<Self, GhcbError> {
         let align = if huge { 0x20_0000 } else { 0x1000 };
-        if gpa % align != 0 || gpa >> 52 != 0 {
+        if !gpa.is_multiple_of(align) || gpa >> 52 != 0 {
             return Err(GhcbError::InvalidRequest);
         }
         Ok(Self(gpa | ((operation as u64) << 52) | ((huge as u64) << 56)))

@@ -385,7 +385,7 @@ mod tests {
         assert_eq!(register_ghcb_request(gpa + 8), Err(GhcbMsrError::GfnOutOfRange));
         assert_eq!(register_ghcb_request(1 << 52), Err(GhcbMsrError::GfnOutOfRange));
         assert_eq!(decode_register_ghcb_response(gpa | 0x013, gpa), Ok(()));
-        assert_eq!(decode_register_ghcb_response((0x000F_FFFF_FFFF_F << 12) | 0x013, gpa), Err(GhcbMsrError::RegistrationRefused));
+        assert_eq!(decode_register_ghcb_response((0xF_FFFF_FFFF_FFFF << 12) | 0x013, gpa), Err(GhcbMsrError::RegistrationRefused));
         // Another GFN echoed: refused, not silently accepted.
         assert_eq!(decode_register_ghcb_response((gpa + 0x1000) | 0x013, gpa), Err(GhcbMsrError::RegistrationRefused));
         assert!(decode_register_ghcb_response(gpa | 0x012, gpa).is_err());

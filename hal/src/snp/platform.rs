@@ -10,6 +10,7 @@
 //!   GUEST_SVN and TCB_VERSION are not selected: Halcyon has no ID block yet, and mixing the
 //!   TCB in would make every firmware update lose all sealed data;
 //! - VMPL: the guest's own (0 without an SVSM).
+//!
 //! The PSP's key is never handed out as is: HMAC-SHA256 under it, with a label per
 //! binding (and the workload digest for [`SealBinding::Workload`]), gives the sealing key.
 

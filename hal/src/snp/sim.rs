@@ -250,7 +250,7 @@ impl SimSnp {
                 assert!(leaf != 0xD || self.valid(0x3E8), "CPUID 0Dh needs XCR0 (GHCB spec, CPUID exit)");
                 self.shared.rax = leaf + 1;
                 self.shared.rbx = 0xB;
-                self.shared.rcx = self.shared.rcx + 0xC;
+                self.shared.rcx += 0xC;
                 self.shared.rdx = 0xD;
                 self.answer(&[0x1F8, 0x308, 0x310, 0x318]);
             }

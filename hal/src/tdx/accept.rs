@@ -109,13 +109,13 @@ fn count(outcome: Outcome, gpa: u64, level: PageLevel, already_accepted_ok: bool
 /// Accepts `[start, end)`. `already_accepted_ok`: whether a page the module reports as
 /// already accepted counts as done (see the module documentation).
 pub fn accept_range(t: &mut impl TdCall, start: u64, end: u64, already_accepted_ok: bool) -> Result<AcceptStats, AcceptError> {
-    if start % SIZE_4K != 0 || end % SIZE_4K != 0 || end < start || end >> 52 != 0 {
+    if !start.is_multiple_of(SIZE_4K) || !end.is_multiple_of(SIZE_4K) || end < start || end >> 52 != 0 {
         return Err(AcceptError::InvalidRange);
     }
     let mut stats = AcceptStats::default();
     let mut gpa = start;
     while gpa < end {
-        if gpa % SIZE_2M == 0 && end - gpa >= SIZE_2M {
+        if gpa.is_multiple_of(SIZE_2M) && end - gpa >= SIZE_2M {
             match accept_one(t, gpa, PageLevel::Size2M, &mut stats)? {
                 Outcome::SizeMismatch => {
                     stats.size_fallbacks += 1;

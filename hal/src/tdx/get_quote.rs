@@ -149,7 +149,7 @@ pub fn check_quote(quote: &[u8], report_data: &[u8; 64]) -> Result<(), QuoteErro
 /// Asks the host for a quote of `tdreport` (which binds `report_data`) and waits for it.
 pub fn get_quote(t: &mut (impl TdCall + TdxPages), tdreport: &[u8; TDREPORT_SIZE], report_data: &[u8; 64], shared_bit: u64) -> Result<Vec<u8>, QuoteError> {
     let (gpa, len) = t.quote_buffer().ok_or(QuoteError::NoBuffer)?;
-    if len < QUOTE_HEADER_SIZE + TDREPORT_SIZE || len % 0x1000 != 0 {
+    if len < QUOTE_HEADER_SIZE + TDREPORT_SIZE || !len.is_multiple_of(0x1000) {
         return Err(QuoteError::BufferTooSmall);
     }
     if read_header(t).status == GetQuoteStatus::GetQuoteInFlight as u64 {

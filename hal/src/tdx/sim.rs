@@ -191,7 +191,7 @@ impl SimTdx {
                 0
             }
             EXIT_REASON_CPUID => {
-                out[1] = Some(r.r12 + 1 | 0xFFFF_0000_0000_0000);
+                out[1] = Some((r.r12 + 1) | 0xFFFF_0000_0000_0000);
                 out[2] = Some(0xB);
                 out[3] = Some(r.r13 + 0xC);
                 out[4] = Some(0xD);

@@ -161,7 +161,7 @@ impl PageLevel {
 /// TDG.MEM.PAGE.ACCEPT of one page: RCX = GPA (aligned to the level) | level. Returns the
 /// raw status so [`super::accept`] can act on size mismatch, busy and already-accepted.
 pub fn page_accept(t: &mut impl TdCall, gpa: u64, level: PageLevel) -> Result<Result<(TdxStatus, u32), u64>, TdCallError> {
-    if gpa % level.bytes() != 0 || gpa >> 52 != 0 {
+    if !gpa.is_multiple_of(level.bytes()) || gpa >> 52 != 0 {
         return Err(TdCallError::InvalidArgument);
     }
     let input = Registers { rax: Leaf::TdgMemPageAccept as u64, rcx: gpa | level as u64, ..Registers::default() };

@@ -184,7 +184,7 @@ pub const MAP_GPA_MAX_STALLED_RETRIES: u32 = 3;
 /// job, see [`super::accept`]).
 pub fn map_gpa(t: &mut impl TdCall, gpa: u64, len: u64, shared: bool, shared_bit: u64) -> Result<(), VmCallError> {
     let end = gpa.checked_add(len).ok_or(VmCallError::InvalidArgument)?;
-    if gpa % 0x1000 != 0 || len % 0x1000 != 0 || len == 0 || end > shared_bit || !shared_bit.is_power_of_two() {
+    if !gpa.is_multiple_of(0x1000) || !len.is_multiple_of(0x1000) || len == 0 || end > shared_bit || !shared_bit.is_power_of_two() {
         return Err(VmCallError::InvalidArgument);
     }
     let flag = if shared { shared_bit } else { 0 };
@@ -198,7 +198,7 @@ pub fn map_gpa(t: &mut impl TdCall, gpa: u64, len: u64, shared: bool, shared_bit
             other => return Err(VmCallError::Status(other)),
         }
         let resume = out.r11;
-        if resume < start || resume >= end || resume % 0x1000 != 0 {
+        if resume < start || resume >= end || !resume.is_multiple_of(0x1000) {
             return Err(VmCallError::MapGpaOutOfRange);
         }
         if resume == start {
@@ -216,7 +216,7 @@ pub fn map_gpa(t: &mut impl TdCall, gpa: u64, len: u64, shared: bool, shared_bit
 /// GetQuote (GHCI §3.3): R12 = shared GPA of the buffer (with the shared bit), R13 =
 /// its length (a multiple of 4 KiB). Completion is reported in the buffer's status field.
 pub fn get_quote(t: &mut impl TdCall, shared_gpa: u64, len: u64) -> Result<(), VmCallError> {
-    if shared_gpa % 0x1000 != 0 || len % 0x1000 != 0 || len == 0 {
+    if !shared_gpa.is_multiple_of(0x1000) || !len.is_multiple_of(0x1000) || len == 0 {
         return Err(VmCallError::InvalidArgument);
     }
     vmcall(t, 0, args(TDVMCALL_GET_QUOTE, shared_gpa, len, 0, 0))?;
