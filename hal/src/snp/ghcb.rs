@@ -610,3 +610,33 @@ mod tests {
         assert_eq!(page_state_change(&mut sim, &mut ghcb, &entry), Err(GhcbError::PageStateChange(2)));
     }
 }
+
+#[cfg(test)]
+mod mutation_tests {
+    use super::*;
+    use crate::mutation::Mutator;
+    use crate::snp::sim::SimSnp;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// A hypervisor that rewrites the page-state-change buffer with mutated bytes after
+    /// every round: the guest finishes, or stops with an error, in a bounded number of exits.
+    #[test]
+    fn mutated_psc_answers_terminate() {
+        let entries: Vec<_> = (0..8).map(|i| PscEntry::new(0x100_0000 + i * 0x1000, PageOperation::Shared, false).unwrap()).collect();
+        let mutator = Rc::new(RefCell::new(Mutator::new(0x95c)));
+        for _ in 0..2_000 {
+            let mut sim = SimSnp::new();
+            sim.psc_per_exit = 2;
+            let m = mutator.clone();
+            sim.psc_tamper = Some(Box::new(move |buffer: &mut [u8]| {
+                let mut bytes = m.borrow_mut().mutate(&buffer[..80]);
+                bytes.resize(80, 0);
+                buffer[..80].copy_from_slice(&bytes);
+            }));
+            let mut ghcb = Ghcb::new_boxed();
+            let _ = page_state_change(&mut sim, &mut ghcb, &entries);
+            assert!(sim.exits.len() <= 8 * (PSC_MAX_STALLED_ROUNDS as usize + 1) + 8);
+        }
+    }
+}

@@ -613,3 +613,37 @@ mod tests {
         assert_eq!(&report[REPORT_VMPL_OFFSET..REPORT_VMPL_OFFSET + 4], &1u32.to_le_bytes());
     }
 }
+
+#[cfg(test)]
+mod mutation_tests {
+    use super::*;
+    use crate::mutation::Mutator;
+    use crate::snp::sim::{SimSnp, VMPCK0};
+
+    /// Mutated response pages (bit flips, overwrites, shifted bytes, extreme length
+    /// fields): `open` returns an error or exactly the PSP's payload, never panics.
+    #[test]
+    fn mutated_responses_never_panic_or_pass_altered() {
+        let mut sim = SimSnp::new();
+        let mut ghcb = Ghcb::new_boxed();
+        let mut ctx = GuestMessageContext::new(Zeroizing::new(VMPCK0), 0);
+        ctx.report(&mut sim, &mut ghcb, &[6; 64], 0).unwrap();
+        let mut valid = [0u8; PAGE_SIZE];
+        sim.read_response_page(&mut valid);
+        let fresh = GuestMessageContext::new(Zeroizing::new(VMPCK0), 0);
+        let original = fresh.open(1, MsgType::ReportReq, 0x4C0, &valid).unwrap();
+        let mut m = Mutator::new(0x6e55);
+        let mut accepted = 0;
+        for _ in 0..3_000 {
+            let mut bytes = m.mutate(&valid);
+            bytes.resize(PAGE_SIZE, 0);
+            let page: [u8; PAGE_SIZE] = bytes.try_into().unwrap();
+            if let Ok(payload) = fresh.open(1, MsgType::ReportReq, 0x4C0, &page) {
+                accepted += 1;
+                assert_eq!(*payload, *original);
+            }
+        }
+        // Only mutations in the unused tag half or after the payload leave it valid.
+        assert!(accepted < 3_000, "{accepted}");
+    }
+}

@@ -111,3 +111,23 @@ mod tests {
         assert!(vmpck(&wiped, 1).is_ok());
     }
 }
+
+#[cfg(test)]
+mod mutation_tests {
+    use super::*;
+    use crate::mutation::Mutator;
+
+    #[test]
+    fn mutated_pages_never_panic() {
+        let mut valid = vec![0u8; 4096];
+        valid[0] = 3;
+        valid[0x20..0xA0].fill(0x55);
+        let mut m = Mutator::new(0x5ec7);
+        for _ in 0..5_000 {
+            let input = m.mutate(&valid);
+            for index in 0..5 {
+                let _ = vmpck(&input, index);
+            }
+        }
+    }
+}

@@ -156,6 +156,8 @@ pub struct SimSnp {
     pub msr_log: Vec<u64>,
     /// Every request page the hypervisor saw (with each retry).
     pub requests: Vec<Box<[u8; 4096]>>,
+    /// Rewrites the page-state-change buffer after each round (hostile hypervisor).
+    pub psc_tamper: Option<Box<dyn FnMut(&mut [u8])>>,
 }
 
 impl SimSnp {
@@ -176,6 +178,7 @@ impl SimSnp {
             psc_per_exit: usize::MAX,
             msr_log: Vec::new(),
             requests: Vec::new(),
+            psc_tamper: None,
         }
     }
 
@@ -305,6 +308,9 @@ impl SimSnp {
                     buffer[8 + 1] ^= 0x10;
                 }
                 buffer[..8].copy_from_slice(header.as_bytes());
+                if let Some(tamper) = self.psc_tamper.as_mut() {
+                    tamper(buffer);
+                }
                 self.answer(&[]);
             }
             other => panic!("unexpected exit {other:#x}"),

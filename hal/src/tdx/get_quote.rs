@@ -275,3 +275,57 @@ mod tests {
         assert_eq!(check_quote(&[], &[1; 64]), Err(QuoteError::NotAQuote));
     }
 }
+
+#[cfg(test)]
+mod mutation_tests {
+    use super::*;
+    use crate::mutation::Mutator;
+    use crate::tdx::sim::{SimTdx, QUOTE_BUFFER_LEN};
+    use crate::tdx::tdcall;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// A host that rewrites the whole answer (header and quote) with mutated bytes: the
+    /// guest returns a checked quote or an error, never panics, never reads past the buffer.
+    #[test]
+    fn mutated_host_answers_never_panic() {
+        let mut honest = SimTdx::new();
+        let report = tdcall::mr_report(&mut honest, &[0x33; 64]).unwrap();
+        get_quote(&mut honest, &report, &[0x33; 64], 1 << 51).unwrap();
+        let mut valid = vec![0u8; QUOTE_BUFFER_LEN];
+        honest.read_quote_buffer(0, &mut valid);
+        let valid_quote_len = u32::from_le_bytes(valid[20..24].try_into().unwrap()) as usize;
+        let mutator = Rc::new(RefCell::new(Mutator::new(0x9_07e)));
+        let mut accepted = 0;
+        for _ in 0..3_000 {
+            let mut sim = SimTdx::new();
+            sim.quote_host = crate::tdx::sim::QuoteHost::After(0);
+            let (m, v) = (mutator.clone(), valid.clone());
+            sim.tamper = Some(Box::new(move |buffer: &mut [u8]| {
+                let mut bytes = m.borrow_mut().mutate(&v);
+                bytes.resize(buffer.len(), 0);
+                buffer.copy_from_slice(&bytes);
+            }));
+            let report = tdcall::mr_report(&mut sim, &[0x33; 64]).unwrap();
+            if let Ok(quote) = get_quote(&mut sim, &report, &[0x33; 64], 1 << 51) {
+                accepted += 1;
+                assert!(quote.len() <= QUOTE_BUFFER_LEN - QUOTE_HEADER_SIZE);
+                assert_eq!(check_quote(&quote, &[0x33; 64]), Ok(()));
+            }
+        }
+        assert!(accepted < 3_000, "{accepted}");
+        assert!(valid_quote_len > QUOTE_HEADER_LEN);
+    }
+
+    #[test]
+    fn mutated_quotes_never_panic() {
+        let mut q = vec![0u8; 48 + 584 + 70];
+        q[0] = 4;
+        q[4] = 0x81;
+        q[568..632].fill(1);
+        let mut m = Mutator::new(0x0c0de);
+        for _ in 0..20_000 {
+            let _ = check_quote(&m.mutate(&q), &[1; 64]);
+        }
+    }
+}

@@ -84,6 +84,8 @@ pub struct SimTdx {
     pub fatal: Option<(u64, Vec<u8>)>,
     /// RCX masks of the VMCALLs.
     pub masks: Vec<u64>,
+    /// Rewrites the GetQuote buffer after the host answered (hostile host).
+    pub tamper: Option<Box<dyn FnMut(&mut [u8])>>,
 }
 
 impl SimTdx {
@@ -114,6 +116,7 @@ impl SimTdx {
             slept_ms: 0,
             fatal: None,
             masks: Vec::new(),
+            tamper: None,
         }
     }
 
@@ -286,6 +289,9 @@ impl SimTdx {
         buffer[0..8].copy_from_slice(&version.to_le_bytes());
         buffer[8..16].copy_from_slice(&status.to_le_bytes());
         buffer[20..24].copy_from_slice(&out_len.to_le_bytes());
+        if let Some(tamper) = self.tamper.as_mut() {
+            tamper(buffer);
+        }
     }
 }
 

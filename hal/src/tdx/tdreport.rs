@@ -120,3 +120,23 @@ mod tests {
         assert_eq!(TdReport::parse(&bytes, &[7; 64]).err(), Some(TdReportError::WrongType));
     }
 }
+
+#[cfg(test)]
+mod mutation_tests {
+    use super::*;
+    use crate::mutation::Mutator;
+
+    #[test]
+    fn mutated_reports_never_panic() {
+        let mut valid = [0u8; 1024];
+        valid[0] = 0x81;
+        valid[0x80..0xC0].fill(7);
+        let mut m = Mutator::new(0x7d4e);
+        for _ in 0..20_000 {
+            let input = m.mutate(&valid);
+            if let Ok(report) = TdReport::parse(&input, &[7; 64]) {
+                assert_eq!(report.report_mac.report_data, [7; 64]);
+            }
+        }
+    }
+}
