@@ -13,6 +13,9 @@ use hmac::{KeyInit, Mac};
 use std::collections::HashMap;
 use zerocopy::{FromBytes, IntoBytes};
 
+/// A hostile rewrite of bytes the host controls.
+pub type Tamper = Box<dyn FnMut(&mut [u8])>;
+
 pub const GHCB_GPA: u64 = 0x10_0000;
 pub const REQUEST_GPA: u64 = 0x10_1000;
 pub const RESPONSE_GPA: u64 = 0x10_2000;
@@ -157,7 +160,7 @@ pub struct SimSnp {
     /// Every request page the hypervisor saw (with each retry).
     pub requests: Vec<Box<[u8; 4096]>>,
     /// Rewrites the page-state-change buffer after each round (hostile hypervisor).
-    pub psc_tamper: Option<Box<dyn FnMut(&mut [u8])>>,
+    pub psc_tamper: Option<Tamper>,
 }
 
 impl SimSnp {

@@ -10,6 +10,9 @@ use super::{Registers, TdCall, TdxPages};
 use sha2::{Digest, Sha384};
 use std::collections::{HashMap, HashSet};
 
+/// A hostile rewrite of bytes the host controls.
+pub type Tamper = Box<dyn FnMut(&mut [u8])>;
+
 pub const SCRATCH_GPA: u64 = 0x7000;
 pub const QUOTE_GPA: u64 = 0x10_0000;
 pub const QUOTE_BUFFER_LEN: usize = 0x2000;
@@ -85,7 +88,7 @@ pub struct SimTdx {
     /// RCX masks of the VMCALLs.
     pub masks: Vec<u64>,
     /// Rewrites the GetQuote buffer after the host answered (hostile host).
-    pub tamper: Option<Box<dyn FnMut(&mut [u8])>>,
+    pub tamper: Option<Tamper>,
 }
 
 impl SimTdx {
