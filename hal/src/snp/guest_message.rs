@@ -246,7 +246,15 @@ pub struct GuestMessageContext {
 impl GuestMessageContext {
     /// A context for VMPCK `vmpck_id` at the launch state (no message sent yet).
     pub fn new(vmpck: Zeroizing<[u8; 32]>, vmpck_id: u8) -> Self {
-        Self { vmpck, vmpck_id, last_seqno: 0, disabled: false }
+        Self::resume(vmpck, vmpck_id, 0)
+    }
+
+    /// A context for a key an earlier stage already used: `last_seqno` is the last
+    /// sequence number it received (what it left in the secrets page's OS area,
+    /// [`super::secrets_page::os_area_msg_seqno`]). Halcyon is the first user of VMPCK0,
+    /// so it starts from 0 with [`GuestMessageContext::new`].
+    pub fn resume(vmpck: Zeroizing<[u8; 32]>, vmpck_id: u8, last_seqno: u32) -> Self {
+        Self { vmpck, vmpck_id, last_seqno: last_seqno as u64, disabled: false }
     }
 
     pub fn is_disabled(&self) -> bool {
@@ -432,13 +440,6 @@ impl ReportResponse {
     }
 }
 
-#[cfg(test)]
-impl GuestMessageContext {
-    fn with_last_seqno(mut self, seqno: u64) -> Self {
-        self.last_seqno = seqno;
-        self
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -593,8 +594,8 @@ mod tests {
 
     #[test]
     fn the_sequence_space_ends_cleanly() {
-        let (mut sim, mut ghcb, ctx) = setup();
-        let mut ctx = ctx.with_last_seqno(u32::MAX as u64 - 1);
+        let (mut sim, mut ghcb, _) = setup();
+        let mut ctx = GuestMessageContext::resume(Zeroizing::new(VMPCK0), 0, u32::MAX - 1);
         assert_eq!(ctx.report(&mut sim, &mut ghcb, &[0; 64], 0), Err(GuestMessageError::SequenceExhausted));
         assert!(ctx.is_disabled() && sim.exits.is_empty());
     }

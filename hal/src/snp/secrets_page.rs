@@ -79,6 +79,15 @@ pub fn vmpck(page: &[u8], index: usize) -> Result<Zeroizing<[u8; 32]>, SecretsPa
     Ok(Zeroizing::new(*key))
 }
 
+/// The message sequence number an earlier user of VMPCK `index` left in the OS area
+/// (GHCB spec 56421 §2.7 suggests four 32-bit counters at A0h, one per VMPCK). Only
+/// meaningful when an earlier stage followed that convention.
+pub fn os_area_msg_seqno(page: &[u8], index: usize) -> Result<u32, SecretsPageError> {
+    let layout = SecretsPageLayout::ref_from_bytes(page).map_err(|_| SecretsPageError::WrongSize)?;
+    let at = index.checked_mul(4).filter(|at| *at < 16).ok_or(SecretsPageError::NoSuchKey)?;
+    Ok(u32::from_le_bytes([layout.os_area[at], layout.os_area[at + 1], layout.os_area[at + 2], layout.os_area[at + 3]]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +108,15 @@ mod tests {
             assert_eq!(*vmpck(&page, index).unwrap(), [index as u8 + 1; 32]);
         }
         assert_eq!(vmpck(&page, 4), Err(SecretsPageError::NoSuchKey));
+    }
+
+    #[test]
+    fn os_area_counters() {
+        let mut page = page(3);
+        page[0xA4..0xA8].copy_from_slice(&6u32.to_le_bytes());
+        assert_eq!(os_area_msg_seqno(&page, 1), Ok(6));
+        assert_eq!(os_area_msg_seqno(&page, 0), Ok(0));
+        assert_eq!(os_area_msg_seqno(&page, 4), Err(SecretsPageError::NoSuchKey));
     }
 
     #[test]
