@@ -24,6 +24,7 @@ pub const SVM_VMGEXIT_MMIO_READ: u64 = 0x8000_0001;
 pub const SVM_VMGEXIT_MMIO_WRITE: u64 = 0x8000_0002;
 pub const SVM_VMGEXIT_PSC: u64 = 0x8000_0010;
 pub const SVM_VMGEXIT_GUEST_REQUEST: u64 = 0x8000_0011;
+pub const SVM_VMGEXIT_EXT_GUEST_REQUEST: u64 = 0x8000_0012;
 pub const SVM_VMGEXIT_HV_FEATURES: u64 = 0x8000_FFFD;
 
 /// GHCB_USAGE 0: the standard GHCB format (§2.5).
@@ -392,6 +393,29 @@ pub fn guest_request(v: &mut impl Vmgexit, ghcb: &mut Ghcb, request_gpa: u64, re
     ghcb.check_exit_info()?;
     let info_2 = ghcb.sw_exit_info_2;
     Ok(GuestRequestStatus { vmm: (info_2 >> 32) as u32, firmware: info_2 as u32 })
+}
+
+/// One SNP extended guest request exit (§4.1.8.2): as [`guest_request`], plus RAX = GPA
+/// of the shared certificate buffer and RBX = its size in pages. When the buffer is too
+/// small the hypervisor answers VMM error INVALID_LEN without calling the PSP and puts
+/// the pages it needs in RBX (which must then be valid); that is the second value.
+pub fn extended_guest_request(
+    v: &mut impl Vmgexit,
+    ghcb: &mut Ghcb,
+    request_gpa: u64,
+    response_gpa: u64,
+    certificates_gpa: u64,
+    pages: u64,
+) -> Result<(GuestRequestStatus, u64), GhcbError> {
+    ghcb.begin(SVM_VMGEXIT_EXT_GUEST_REQUEST, request_gpa, response_gpa);
+    ghcb.set(Field::Rax, certificates_gpa);
+    ghcb.set(Field::Rbx, pages);
+    v.exit(ghcb);
+    ghcb.check_exit_info()?;
+    let info_2 = ghcb.sw_exit_info_2;
+    let status = GuestRequestStatus { vmm: (info_2 >> 32) as u32, firmware: info_2 as u32 };
+    let needed = if status.vmm == SNP_GUEST_VMM_ERR_INVALID_LEN { ghcb.require(Field::Rbx)? } else { 0 };
+    Ok((status, needed))
 }
 
 /// Header of the page-state-change buffer (§4.1.6 table "Page State Change Header").

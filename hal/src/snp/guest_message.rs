@@ -15,7 +15,7 @@
 //!   did not see it, or rejects the duplicate by its sequence number; no new ciphertext
 //!   is ever made under an old IV.
 
-use super::ghcb::{self, Ghcb, GhcbError, PAGE_SIZE, SNP_GUEST_VMM_ERR_BUSY};
+use super::ghcb::{self, Ghcb, GhcbError, PAGE_SIZE, SNP_GUEST_VMM_ERR_BUSY, SNP_GUEST_VMM_ERR_INVALID_LEN};
 use super::Vmgexit;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::Aes256Gcm;
@@ -157,6 +157,17 @@ const _: () = {
 pub const BUSY_BUDGET_MS: u32 = 60_000;
 const BUSY_FIRST_DELAY_MS: u32 = 1;
 const BUSY_MAX_DELAY_MS: u32 = 1_000;
+
+/// What became of the certificate buffer of an extended request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Certificates {
+    /// A plain request: no buffer offered.
+    NotAsked,
+    /// The host accepted the buffer (it may still have left it empty).
+    Provided,
+    /// The buffer was too small; the report came through a plain request instead.
+    TooSmall { pages_needed: u64 },
+}
 
 /// The header field a response got wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -342,6 +353,20 @@ impl GuestMessageContext {
         payload: &[u8],
         response_len: usize,
     ) -> Result<Zeroizing<Vec<u8>>, GuestMessageError> {
+        self.exchange_with(v, ghcb, msg_type, payload, response_len, None).map(|(payload, _)| payload)
+    }
+
+    /// [`Self::exchange`], as an extended guest request when `certificates` names the
+    /// certificate buffer (GPA, pages). The second value tells whether the host filled it.
+    fn exchange_with(
+        &mut self,
+        v: &mut impl Vmgexit,
+        ghcb: &mut Ghcb,
+        msg_type: MsgType,
+        payload: &[u8],
+        response_len: usize,
+        certificates: Option<(u64, u64)>,
+    ) -> Result<(Zeroizing<Vec<u8>>, Certificates), GuestMessageError> {
         if self.disabled {
             return Err(GuestMessageError::KeyDisabled);
         }
@@ -358,7 +383,7 @@ impl GuestMessageContext {
         let request = self.seal(seqno, msg_type, payload);
         v.write_request_page(&request);
         // The request has left: from here on, any failure disables the key.
-        match self.send_and_open(v, ghcb, seqno, msg_type, response_len) {
+        match self.send_and_open(v, ghcb, seqno, msg_type, response_len, certificates) {
             Ok(response) => {
                 self.last_seqno = seqno + 1;
                 Ok(response)
@@ -377,15 +402,20 @@ impl GuestMessageContext {
         seqno: u64,
         msg_type: MsgType,
         response_len: usize,
-    ) -> Result<Zeroizing<Vec<u8>>, GuestMessageError> {
+        mut certificates: Option<(u64, u64)>,
+    ) -> Result<(Zeroizing<Vec<u8>>, Certificates), GuestMessageError> {
         let (request_gpa, response_gpa) = v.message_page_gpas();
         let mut waited = 0u32;
         let mut delay = BUSY_FIRST_DELAY_MS;
+        let mut outcome = if certificates.is_some() { Certificates::Provided } else { Certificates::NotAsked };
         loop {
-            let status = ghcb::guest_request(v, ghcb, request_gpa, response_gpa)?;
-            match (status.vmm, status.firmware) {
-                (0, 0) => break,
-                (SNP_GUEST_VMM_ERR_BUSY, _) => {
+            let status = match certificates {
+                Some((gpa, pages)) => ghcb::extended_guest_request(v, ghcb, request_gpa, response_gpa, gpa, pages)?,
+                None => (ghcb::guest_request(v, ghcb, request_gpa, response_gpa)?, 0),
+            };
+            match status {
+                (ghcb::GuestRequestStatus { vmm: 0, firmware: 0 }, _) => break,
+                (ghcb::GuestRequestStatus { vmm: SNP_GUEST_VMM_ERR_BUSY, .. }, _) => {
                     if waited >= BUSY_BUDGET_MS {
                         return Err(GuestMessageError::Throttled);
                     }
@@ -393,21 +423,53 @@ impl GuestMessageContext {
                     waited = waited.saturating_add(delay);
                     delay = (delay * 2).min(BUSY_MAX_DELAY_MS);
                 }
-                (0, firmware) => return Err(GuestMessageError::Firmware(firmware)),
-                (vmm, _) => return Err(GuestMessageError::Vmm(vmm)),
+                (ghcb::GuestRequestStatus { vmm: SNP_GUEST_VMM_ERR_INVALID_LEN, .. }, needed) if certificates.is_some() => {
+                    // The PSP has not seen the message. Send the same bytes again as a
+                    // plain request (GHCB §4.1.8.2; as Linux does) so the PSP consumes
+                    // this sequence number: no new ciphertext under an old IV.
+                    outcome = Certificates::TooSmall { pages_needed: needed };
+                    certificates = None;
+                }
+                (ghcb::GuestRequestStatus { vmm: 0, firmware }, _) => return Err(GuestMessageError::Firmware(firmware)),
+                (ghcb::GuestRequestStatus { vmm, .. }, _) => return Err(GuestMessageError::Vmm(vmm)),
             }
         }
         let mut page = Box::new([0u8; PAGE_SIZE]);
         v.read_response_page(&mut page);
         let result = self.open(seqno, msg_type, response_len, &page);
         page.zeroize();
-        result
+        Ok((result?, outcome))
     }
 
     /// MSG_REPORT_REQ: an ATTESTATION_REPORT binding `report_data`, at `vmpl`.
     pub fn report(&mut self, v: &mut impl Vmgexit, ghcb: &mut Ghcb, report_data: &[u8; 64], vmpl: u32) -> Result<Vec<u8>, GuestMessageError> {
+        self.report_with(v, ghcb, report_data, vmpl, None).map(|(report, _)| report)
+    }
+
+    /// MSG_REPORT_REQ as an extended guest request: the host may also fill the
+    /// certificate buffer (`gpa`, `pages`). The certificates are the host's, unauthenticated:
+    /// a verifier checks them against AMD's root like any other copy.
+    pub fn report_with_certificates(
+        &mut self,
+        v: &mut impl Vmgexit,
+        ghcb: &mut Ghcb,
+        report_data: &[u8; 64],
+        vmpl: u32,
+        certificates: (u64, u64),
+    ) -> Result<(Vec<u8>, Certificates), GuestMessageError> {
+        self.report_with(v, ghcb, report_data, vmpl, Some(certificates))
+    }
+
+    fn report_with(
+        &mut self,
+        v: &mut impl Vmgexit,
+        ghcb: &mut Ghcb,
+        report_data: &[u8; 64],
+        vmpl: u32,
+        certificates: Option<(u64, u64)>,
+    ) -> Result<(Vec<u8>, Certificates), GuestMessageError> {
         let request = ReportRequest { report_data: *report_data, vmpl, reserved: [0; 28] };
-        let payload = self.exchange(v, ghcb, MsgType::ReportReq, request.as_bytes(), size_of::<ReportResponse>())?;
+        let (payload, certificates) = self.exchange_with(v, ghcb, MsgType::ReportReq, request.as_bytes(), size_of::<ReportResponse>(), certificates)?;
         let response = ReportResponse::ref_from_bytes(&payload).expect("length checked by open");
         if response.status != 0 {
             return Err(GuestMessageError::Status(response.status));
@@ -419,7 +481,7 @@ impl GuestMessageContext {
         {
             return Err(GuestMessageError::ReportMismatch);
         }
-        Ok(report.to_vec())
+        Ok((report.to_vec(), certificates))
     }
 
     /// MSG_KEY_REQ: a key derived by the PSP from the root key and the selected fields.

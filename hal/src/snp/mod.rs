@@ -11,6 +11,7 @@
 //! [`Vmgexit`] with the instruction, the tests with a simulated hypervisor and PSP
 //! (`sim`, test-only) that follow the specifications and can turn hostile.
 
+pub mod cert_table;
 pub mod ghcb;
 pub mod ghcb_msr;
 pub mod guest_message;
@@ -51,4 +52,17 @@ pub trait Vmgexit {
 
     /// Waits about `ms` milliseconds (before retrying a throttled guest request).
     fn sleep_ms(&mut self, ms: u32);
+
+    /// The shared buffer the host may put the VCEK/ASK/ARK certificates in (extended
+    /// guest requests): its GPA (page-aligned) and length (whole pages). `None`, the
+    /// default, means plain guest requests only.
+    fn certificate_buffer(&self) -> Option<(u64, usize)> {
+        None
+    }
+
+    /// Copies `out.len()` bytes at `offset` out of the certificate buffer.
+    fn read_certificate_buffer(&mut self, offset: usize, out: &mut [u8]) {
+        let _ = offset;
+        out.fill(0);
+    }
 }

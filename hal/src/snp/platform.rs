@@ -14,8 +14,9 @@
 //! The PSP's key is never handed out as is: HMAC-SHA256 under it, with a label per
 //! binding (and the workload digest for [`SealBinding::Workload`]), gives the sealing key.
 
-use super::ghcb::Ghcb;
-use super::guest_message::{field_select, GuestMessageContext, GuestMessageError, KeyRequest};
+use super::cert_table;
+use super::ghcb::{Ghcb, PAGE_SIZE};
+use super::guest_message::{field_select, Certificates, GuestMessageContext, GuestMessageError, KeyRequest};
 use super::secrets_page::{self, SecretsPageError};
 use super::Vmgexit;
 use crate::platform::{Evidence, EvidenceFormat, Platform, PlatformError, SealBinding, SealingKey, TeeKind};
@@ -89,10 +90,29 @@ impl<V: Vmgexit> Platform for SnpPlatform<V> {
         if format != EvidenceFormat::SevSnpReport {
             return Err(PlatformError::Unsupported("an SEV-SNP guest produces SEV-SNP attestation reports only"));
         }
-        let report = self.messages.report(&mut self.vmgexit, &mut self.ghcb, report_data, self.vmpl).map_err(platform_error)?;
-        // The VCEK chain is not fetched from the host (extended guest request): a verifier
-        // gets it from AMD's KDS or its own cache, keyed by the report's chip ID and TCB.
-        Ok(Evidence { format, report, certificates: Vec::new() })
+        let buffer = self.vmgexit.certificate_buffer().filter(|(gpa, len)| *len > 0 && len % PAGE_SIZE == 0 && gpa % PAGE_SIZE as u64 == 0);
+        let Some((gpa, len)) = buffer else {
+            let report = self.messages.report(&mut self.vmgexit, &mut self.ghcb, report_data, self.vmpl).map_err(platform_error)?;
+            // Without a certificate buffer, a verifier gets the VCEK chain from AMD's KDS
+            // or its own copy, keyed by the report's chip ID and reported TCB.
+            return Ok(Evidence { format, report, certificates: Vec::new() });
+        };
+        let pages = (len / PAGE_SIZE) as u64;
+        let (report, outcome) = self
+            .messages
+            .report_with_certificates(&mut self.vmgexit, &mut self.ghcb, report_data, self.vmpl, (gpa, pages))
+            .map_err(platform_error)?;
+        // The host's certificates are a convenience, unauthenticated: a table that does not
+        // parse (or did not fit) leaves them out; the report itself stands on its own.
+        let mut certificates = Vec::new();
+        if outcome == Certificates::Provided {
+            let mut copy = alloc::vec![0u8; len];
+            self.vmgexit.read_certificate_buffer(0, &mut copy);
+            if let Ok(entries) = cert_table::parse(&copy) {
+                certificates = entries.into_iter().map(|e| e.data).collect();
+            }
+        }
+        Ok(Evidence { format, report, certificates })
     }
 
     fn sealing_key(&mut self, binding: SealBinding, workload_digest: &[u8; 32]) -> Result<SealingKey, PlatformError> {
@@ -189,6 +209,39 @@ mod tests {
             p.sealing_key(SealBinding::LaunchMeasurement, &[0; 32]).map(|_| ()),
             Err(PlatformError::Failure("the PSP channel is disabled after an earlier failure"))
         );
+    }
+
+    #[test]
+    fn certificates_come_with_the_report_where_the_host_offers_them() {
+        use crate::snp::cert_table::{build, GUID_ARK, GUID_ASK, GUID_VCEK};
+        let table = build(&[(GUID_VCEK, &[1; 1000]), (GUID_ASK, &[2; 1500]), (GUID_ARK, &[3; 1500])], 4200);
+        let mut sim = SimSnp::new();
+        sim.cert_buffer = Some(vec![0; 2 * 4096]);
+        sim.host_certs = table.clone();
+        let mut p = platform(sim);
+        let evidence = p.attestation_report(EvidenceFormat::SevSnpReport, &[4; 64]).unwrap();
+        assert_eq!(evidence.certificates, vec![vec![1; 1000], vec![2; 1500], vec![3; 1500]]);
+        assert_eq!(&evidence.report[0x50..0x90], &[4; 64]);
+        // Too small a buffer: the same request goes again as a plain one (same bytes, so
+        // no IV reuse); the report arrives without certificates and the channel stays usable.
+        let mut sim = SimSnp::new();
+        sim.cert_buffer = Some(vec![0; 4096]);
+        sim.host_certs = table.clone();
+        let mut p = platform(sim);
+        let evidence = p.attestation_report(EvidenceFormat::SevSnpReport, &[5; 64]).unwrap();
+        assert!(evidence.certificates.is_empty());
+        let requests = &p.vmgexit().requests;
+        assert_eq!(requests.len(), 2);
+        assert_eq!(requests[0], requests[1]);
+        assert_eq!(p.vmgexit().exits, [0x8000_0012, 0x8000_0011]);
+        assert!(p.channel_usable());
+        p.attestation_report(EvidenceFormat::SevSnpReport, &[6; 64]).unwrap();
+        // A garbage table: the report without certificates.
+        let mut sim = SimSnp::new();
+        sim.cert_buffer = Some(vec![0; 4096]);
+        sim.host_certs = vec![0xFF; 100];
+        let mut p = platform(sim);
+        assert!(p.attestation_report(EvidenceFormat::SevSnpReport, &[7; 64]).unwrap().certificates.is_empty());
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub type Tamper = Box<dyn FnMut(&mut [u8])>;
 pub const GHCB_GPA: u64 = 0x10_0000;
 pub const REQUEST_GPA: u64 = 0x10_1000;
 pub const RESPONSE_GPA: u64 = 0x10_2000;
+pub const CERT_GPA: u64 = 0x20_0000;
 pub const VMPCK0: [u8; 32] = [0x5A; 32];
 pub const MEASUREMENT: [u8; 48] = [0x4D; 48];
 pub const POLICY: u64 = 0x3_0000;
@@ -161,6 +162,9 @@ pub struct SimSnp {
     pub requests: Vec<Box<[u8; 4096]>>,
     /// Rewrites the page-state-change buffer after each round (hostile hypervisor).
     pub psc_tamper: Option<Tamper>,
+    /// The guest's shared certificate buffer, and the table the host puts there.
+    pub cert_buffer: Option<Vec<u8>>,
+    pub host_certs: Vec<u8>,
 }
 
 impl SimSnp {
@@ -182,6 +186,8 @@ impl SimSnp {
             msr_log: Vec::new(),
             requests: Vec::new(),
             psc_tamper: None,
+            cert_buffer: None,
+            host_certs: Vec::new(),
         }
     }
 
@@ -260,9 +266,23 @@ impl SimSnp {
                 self.shared.rdx = 0xD;
                 self.answer(&[0x1F8, 0x308, 0x310, 0x318]);
             }
-            SVM_VMGEXIT_GUEST_REQUEST => {
+            SVM_VMGEXIT_GUEST_REQUEST | SVM_VMGEXIT_EXT_GUEST_REQUEST => {
                 assert_eq!((info_1, info_2), (REQUEST_GPA, RESPONSE_GPA));
                 self.requests.push(self.request_page.clone());
+                if code == SVM_VMGEXIT_EXT_GUEST_REQUEST {
+                    assert!(self.valid(0x1F8) && self.valid(0x318) && self.shared.rax == CERT_GPA);
+                    let pages = self.shared.rbx as usize;
+                    let needed = self.host_certs.len().div_ceil(4096);
+                    if needed > pages {
+                        self.shared.sw_exit_info_2 = (SNP_GUEST_VMM_ERR_INVALID_LEN as u64) << 32;
+                        self.shared.rbx = needed as u64;
+                        self.answer(&[0x318]);
+                        return;
+                    }
+                    let buffer = self.cert_buffer.as_mut().unwrap();
+                    buffer.fill(0);
+                    buffer[..self.host_certs.len()].copy_from_slice(&self.host_certs);
+                }
                 self.answer(&[]);
                 match self.hostile {
                     Hostile::RequestError(code) => {
@@ -366,5 +386,13 @@ impl Vmgexit for SimSnp {
 
     fn sleep_ms(&mut self, ms: u32) {
         self.slept_ms += ms as u64;
+    }
+
+    fn certificate_buffer(&self) -> Option<(u64, usize)> {
+        self.cert_buffer.as_ref().map(|b| (CERT_GPA, b.len()))
+    }
+
+    fn read_certificate_buffer(&mut self, offset: usize, out: &mut [u8]) {
+        out.copy_from_slice(&self.cert_buffer.as_ref().unwrap()[offset..offset + out.len()]);
     }
 }
