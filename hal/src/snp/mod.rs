@@ -2,9 +2,9 @@
 //!
 //! Specifications (cited per item in each file):
 //! - AMD "SEV-ES Guest-Hypervisor Communication Block Standardization", pub. 56421, rev. 2.03
-//!   ([`ghcb_msr`], [`ghcb`]);
+//!   ([`ghcb_msr`], [`ghcb`], [`cert_table`], [`vc`]);
 //! - AMD "SEV Secure Nested Paging Firmware ABI Specification", pub. 56860, rev. 1.55
-//!   ([`guest_message`], [`secrets_page`]);
+//!   ([`guest_message`], [`secrets_page`], [`cpuid_page`]);
 //! - AMD64 Architecture Programmer's Manual vol. 2, §15.34–15.36.
 //!
 //! Nothing here executes VMGEXIT or touches the GHCB MSR: the kernel implements
@@ -12,6 +12,7 @@
 //! (`sim`, test-only) that follow the specifications and can turn hostile.
 
 pub mod cert_table;
+pub mod cpuid_page;
 pub mod ghcb;
 pub mod ghcb_msr;
 pub mod guest_message;
@@ -19,6 +20,7 @@ pub mod platform;
 pub mod secrets_page;
 #[cfg(test)]
 mod sim;
+pub mod vc;
 
 use ghcb::{Ghcb, PAGE_SIZE};
 
