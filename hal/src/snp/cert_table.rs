@@ -1,5 +1,5 @@
 //! The certificate table a host puts in the buffer of an extended guest request (GHCB
-//! spec 56421 rev. 2.03, §4.1.8.2 "SNP Extended Guest Request", certificate table).
+//! spec 56421 rev. 2.03, "SNP Extended Guest Request", certificate table).
 //!
 //! The table is a list of 24-byte entries (GUID, offset, length) ended by an all-zero
 //! entry; offsets are from the start of the buffer. Everything in it is the host's and

@@ -1,6 +1,6 @@
 //! The SNP CPUID page: the CPUID values the hypervisor proposed and the PSP checked at
 //! launch (SNP ABI 56860 rev. 1.55, SNP_LAUNCH_UPDATE page type CPUID, "CPUID Function
-//! Structure" table; GHCB spec 56421 §2.3.1 on its use by a #VC handler).
+//! Structure" table; GHCB spec 56421 on its use by a #VC handler).
 //!
 //! An SNP guest answers CPUID from this page, not from the hypervisor, for anything that
 //! matters to its security (the C-bit position first of all). The page is private memory

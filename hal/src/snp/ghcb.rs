@@ -1,5 +1,5 @@
 //! The GHCB page: its layout, the requests the kernel makes through it, and the checks on
-//! what the hypervisor writes back (AMD GHCB specification 56421, rev. 2.03, §2.5 and §4).
+//! what the hypervisor writes back (AMD GHCB specification 56421, rev. 2.03, "GHCB Layout" and §4.1 "Invoking VMGEXIT" with its per-exit sections).
 //!
 //! The page is shared with the hypervisor, so the code here never reads it in place: the
 //! [`Vmgexit`](super::Vmgexit) boundary copies the whole page into a private [`Ghcb`]
@@ -15,7 +15,7 @@ use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 
 pub const PAGE_SIZE: usize = 4096;
 
-// SW_EXITCODE values, GHCB spec §4.1 table 7 ("List of Supported Non-Automatic Events")
+// SW_EXITCODE values, GHCB spec table "List of Supported Non-Automatic Events"
 // and AMD APM vol. 2 appendix C (SVM intercept codes).
 pub const SVM_EXIT_CPUID: u64 = 0x72;
 pub const SVM_EXIT_IOIO: u64 = 0x7B;
@@ -27,7 +27,7 @@ pub const SVM_VMGEXIT_GUEST_REQUEST: u64 = 0x8000_0011;
 pub const SVM_VMGEXIT_EXT_GUEST_REQUEST: u64 = 0x8000_0012;
 pub const SVM_VMGEXIT_HV_FEATURES: u64 = 0x8000_FFFD;
 
-/// GHCB_USAGE 0: the standard GHCB format (§2.5).
+/// GHCB_USAGE 0: the standard GHCB format ("GHCB Layout").
 pub const GHCB_USAGE_STANDARD: u32 = 0;
 /// Protocol version written into every request (see [`super::ghcb_msr::GHCB_PROTOCOL_MAX`]).
 pub const GHCB_VERSION: u16 = 2;
@@ -37,7 +37,7 @@ pub const GHCB_HV_RESP_NO_ACTION: u32 = 0;
 pub const GHCB_HV_RESP_ISSUE_EXCEPTION: u32 = 1;
 pub const GHCB_HV_RESP_MALFORMED_INPUT: u32 = 2;
 
-/// The GHCB page (GHCB spec 56421 rev. 2.03, §2.5 table 1 "GHCB Layout"; the save-area
+/// The GHCB page (GHCB spec 56421 rev. 2.03, table "GHCB Layout"; the save-area
 /// offsets are those of the VMSA, AMD APM vol. 2 table B-4). Only the fields Halcyon uses
 /// are named; the rest is kept as opaque bytes.
 #[derive(Clone, FromBytes, IntoBytes, Immutable, KnownLayout)]
@@ -64,7 +64,7 @@ pub struct Ghcb {
     pub ghcb_usage: u32,
 }
 
-/// The shared buffer at offset 800h (§2.5).
+/// The shared buffer at offset 800h ("GHCB Layout").
 pub const SHARED_BUFFER_SIZE: usize = 0x7F0;
 pub const SHARED_BUFFER_OFFSET: usize = 0x800;
 
@@ -85,7 +85,7 @@ const _: () = {
     assert!(offset_of!(Ghcb, ghcb_usage) == 0xFFC);
 };
 
-/// A save-area field, named by its offset: its bit in the valid bitmap is offset / 8 (§2.5).
+/// A save-area field, named by its offset: its bit in the valid bitmap is offset / 8 ("GHCB Layout").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field {
     Rax,
@@ -180,7 +180,7 @@ impl Ghcb {
         })
     }
 
-    /// Checks SW_EXITINFO1 after an exit (§4.1): 0 is success; 1 asks the guest to raise
+    /// Checks SW_EXITINFO1 after an exit (§4.1 "Invoking VMGEXIT"): 0 is success; 1 asks the guest to raise
     /// the exception in SW_EXITINFO2; 2 reports malformed input with a reason in
     /// SW_EXITINFO2; anything else is not in the specification.
     pub fn check_exit_info(&self) -> Result<(), GhcbError> {
@@ -193,7 +193,7 @@ impl Ghcb {
     }
 }
 
-/// SW_EXITINFO2 of a "raise an exception" answer: the EVENTINJ format (APM vol. 2 §15.20):
+/// SW_EXITINFO2 of a "raise an exception" answer: the EVENTINJ format (APM vol. 2 "Event Injection"):
 /// vector in bits 7:0, type in 10:8, valid in bit 31.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EventInjection(pub u64);
@@ -212,7 +212,7 @@ impl EventInjection {
 pub enum GhcbError {
     /// The hypervisor asks the guest to raise an exception (#GP for an MSR it refuses...).
     Exception(EventInjection),
-    /// The hypervisor found the request malformed (SW_EXITINFO2 reason, §4.1).
+    /// The hypervisor found the request malformed (SW_EXITINFO2 reason, §4.1 "Invoking VMGEXIT").
     MalformedInput(u32),
     /// SW_EXITINFO1 holds a value the specification does not define.
     UnknownResponse(u32),
@@ -220,7 +220,7 @@ pub enum GhcbError {
     MissingOutput(Field),
     /// The request itself is invalid (size, alignment, length).
     InvalidRequest,
-    /// A page-state change failed: SW_EXITINFO2 was not zero (§4.1.6).
+    /// A page-state change failed: SW_EXITINFO2 was not zero ("SNP Page State Change").
     PageStateChange(u64),
     /// The hypervisor rewrote the page-state-change buffer inconsistently.
     PageStateChangeTampered,
@@ -265,7 +265,7 @@ impl Width {
     }
 }
 
-// IOIO intercept information, APM vol. 2 §15.10.2 figure 15-2 (SW_EXITINFO1 of IOIO).
+// IOIO intercept information, APM vol. 2 "I/O Intercepts" (EXITINFO1 of IOIO: TYPE bit 0, SZ8/16/32 bits 4-6, A16/32/64 bits 7-9, PORT 31:16).
 const IOIO_TYPE_IN: u64 = 1 << 0;
 const IOIO_SZ8: u64 = 1 << 4;
 const IOIO_SZ16: u64 = 1 << 5;
@@ -298,7 +298,7 @@ pub fn io_out(v: &mut impl Vmgexit, ghcb: &mut Ghcb, port: u16, width: Width, va
     ghcb.check_exit_info()
 }
 
-/// MMIO read through the shared buffer (§4.1.2): SW_EXITINFO1 = GPA, SW_EXITINFO2 =
+/// MMIO read through the shared buffer ("MMIO Access" exits): SW_EXITINFO1 = GPA, SW_EXITINFO2 =
 /// length, SW_SCRATCH = the shared buffer's GPA, which receives the data.
 pub fn mmio_read(v: &mut impl Vmgexit, ghcb: &mut Ghcb, gpa: u64, width: Width) -> Result<u64, GhcbError> {
     let scratch = v.ghcb_gpa() + SHARED_BUFFER_OFFSET as u64;
@@ -312,7 +312,7 @@ pub fn mmio_read(v: &mut impl Vmgexit, ghcb: &mut Ghcb, gpa: u64, width: Width) 
     Ok(u64::from_le_bytes(bytes))
 }
 
-/// MMIO write through the shared buffer (§4.1.2).
+/// MMIO write through the shared buffer ("MMIO Access" exits).
 pub fn mmio_write(v: &mut impl Vmgexit, ghcb: &mut Ghcb, gpa: u64, width: Width, value: u64) -> Result<(), GhcbError> {
     let scratch = v.ghcb_gpa() + SHARED_BUFFER_OFFSET as u64;
     ghcb.begin(SVM_VMGEXIT_MMIO_WRITE, gpa, width as u64);
@@ -372,7 +372,7 @@ pub fn cpuid(v: &mut impl Vmgexit, ghcb: &mut Ghcb, leaf: u32, subleaf: u32, xcr
     })
 }
 
-/// SW_EXITINFO2 of an SNP guest request (§4.1.8): the VMM's error in bits 63:32, the
+/// SW_EXITINFO2 of an SNP guest request ("SNP Guest Request"): the VMM's error in bits 63:32, the
 /// firmware's (SNP_GUEST_REQUEST status) in bits 31:0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GuestRequestStatus {
@@ -382,7 +382,7 @@ pub struct GuestRequestStatus {
 
 /// VMM error: the certificate buffer is too small (extended requests only).
 pub const SNP_GUEST_VMM_ERR_INVALID_LEN: u32 = 1;
-/// VMM error: the request was throttled; retry it unchanged later (§4.1.8).
+/// VMM error: the request was throttled; retry it unchanged later ("SNP Guest Request").
 pub const SNP_GUEST_VMM_ERR_BUSY: u32 = 2;
 
 /// One SNP guest request exit (SW_EXITINFO1 = request page GPA, SW_EXITINFO2 = response
@@ -395,7 +395,7 @@ pub fn guest_request(v: &mut impl Vmgexit, ghcb: &mut Ghcb, request_gpa: u64, re
     Ok(GuestRequestStatus { vmm: (info_2 >> 32) as u32, firmware: info_2 as u32 })
 }
 
-/// One SNP extended guest request exit (§4.1.8.2): as [`guest_request`], plus RAX = GPA
+/// One SNP extended guest request exit ("SNP Extended Guest Request"): as [`guest_request`], plus RAX = GPA
 /// of the shared certificate buffer and RBX = its size in pages. When the buffer is too
 /// small the hypervisor answers VMM error INVALID_LEN without calling the PSP and puts
 /// the pages it needs in RBX (which must then be valid); that is the second value.
@@ -418,7 +418,7 @@ pub fn extended_guest_request(
     Ok((status, needed))
 }
 
-/// Header of the page-state-change buffer (§4.1.6 table "Page State Change Header").
+/// Header of the page-state-change buffer ("SNP Page State Change", header table).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
 #[repr(C)]
 pub struct PscHeader {
@@ -432,7 +432,7 @@ const _: () = assert!(size_of::<PscHeader>() == 8);
 /// Entries that fit the shared buffer after the header: (0x7F0 - 8) / 8 = 253.
 pub const PSC_MAX_ENTRIES: usize = (SHARED_BUFFER_SIZE - size_of::<PscHeader>()) / 8;
 
-/// One page-state-change entry (§4.1.6): current page 11:0, GFN 51:12, operation 55:52,
+/// One page-state-change entry ("SNP Page State Change"): current page 11:0, GFN 51:12, operation 55:52,
 /// page size 56 (1 = 2 MiB), 63:57 reserved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PscEntry(pub u64);
@@ -457,7 +457,7 @@ impl PscEntry {
 /// processing anything before the guest gives up.
 pub const PSC_MAX_STALLED_ROUNDS: u32 = 64;
 
-/// Page-state change through the GHCB (§4.1.6) for up to [`PSC_MAX_ENTRIES`] entries.
+/// Page-state change through the GHCB ("SNP Page State Change") for up to [`PSC_MAX_ENTRIES`] entries.
 ///
 /// The hypervisor walks the entries and advances `cur_entry` (and an entry's `cur_page`
 /// inside a 2 MiB page); the guest re-issues the exit until `cur_entry > end_entry`.
@@ -586,7 +586,7 @@ mod tests {
         assert_eq!(io_out(&mut sim, &mut ghcb, 0x80, Width::Byte, 0), Err(GhcbError::MalformedInput(5)));
         sim.hostile = Hostile::ExitInfo(7, 0);
         assert_eq!(io_out(&mut sim, &mut ghcb, 0x80, Width::Byte, 0), Err(GhcbError::UnknownResponse(7)));
-        // Only bits 31:0 carry the code (§4.1).
+        // Only bits 31:0 carry the code (§4.1 "Invoking VMGEXIT").
         sim.hostile = Hostile::ExitInfo(0xFFFF_FFFF_0000_0000, 0);
         assert_eq!(io_out(&mut sim, &mut ghcb, 0x80, Width::Byte, 0), Ok(()));
     }

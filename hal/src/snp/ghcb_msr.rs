@@ -1,5 +1,5 @@
 //! The GHCB MSR protocol: the register-only requests an SEV-ES/SNP guest makes before it
-//! has a GHCB page (AMD GHCB specification 56421, rev. 2.03, §2.3 "GHCB MSR Protocol").
+//! has a GHCB page (AMD GHCB specification 56421, rev. 2.03, "GHCB MSR Protocol").
 //!
 //! Every request is one 64-bit value written to the GHCB MSR (C001_0130h) before
 //! VMGEXIT; the hypervisor answers in the same MSR. Bits 11:0 (GHCBInfo) name the
@@ -8,12 +8,12 @@
 
 use core::fmt;
 
-/// The GHCB MSR (AMD APM vol. 2 §15.35.5; GHCB spec §2.3).
+/// The GHCB MSR (AMD APM vol. 2, SEV-ES chapter "GHCB"; GHCB spec "GHCB MSR Protocol").
 pub const MSR_GHCB: u32 = 0xC001_0130;
 /// GHCBInfo: bits 11:0 of every MSR-protocol value.
 pub const GHCB_INFO_MASK: u64 = 0xFFF;
 
-// GHCBInfo values, GHCB spec §2.3.1 table 3 ("GHCB MSR Protocol").
+// GHCBInfo values, GHCB spec table in "GHCB MSR Protocol".
 pub const GHCB_MSR_SEV_INFO_RESP: u64 = 0x001;
 pub const GHCB_MSR_SEV_INFO_REQ: u64 = 0x002;
 pub const GHCB_MSR_CPUID_REQ: u64 = 0x004;
@@ -27,14 +27,14 @@ pub const GHCB_MSR_HV_FT_RESP: u64 = 0x081;
 pub const GHCB_MSR_TERM_REQ: u64 = 0x100;
 
 /// The GHCB protocol versions this guest speaks. SEV-SNP needs version 2
-/// (GHCB spec §2.2: page-state change, guest requests and AP creation are version 2).
+/// (GHCB spec: page-state change, guest requests and AP creation need version 2).
 pub const GHCB_PROTOCOL_MIN: u16 = 2;
 pub const GHCB_PROTOCOL_MAX: u16 = 2;
 
 /// The GFN field of a registration or page-state-change request is bits 51:12.
 const GFN_BITS: u32 = 40;
 const GFN_MAX: u64 = (1 << GFN_BITS) - 1;
-/// A registration response whose GFN is all ones means the hypervisor refused it (§2.3.1).
+/// A registration response whose GFN is all ones means the hypervisor refused it ("GHCB MSR Protocol").
 const GFN_REFUSED: u64 = (1 << 52) - 1;
 
 /// Why an MSR-protocol answer was rejected.
@@ -82,7 +82,7 @@ fn expect_info(value: u64, expected: u64) -> Result<(), GhcbMsrError> {
     }
 }
 
-/// SEV information response (GHCBInfo 001h, §2.3.1): protocol range and C-bit position.
+/// SEV information response (GHCBInfo 001h): protocol range and C-bit position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SevInfo {
     /// Bits 63:48.
@@ -109,7 +109,7 @@ impl SevInfo {
         Ok(Self { max_version: (value >> 48) as u16, min_version: (value >> 32) as u16, c_bit: (value >> 24) as u8 })
     }
 
-    /// The highest protocol version both sides speak (§2.2: the guest must use a version
+    /// The highest protocol version both sides speak (the guest must use a version
     /// inside the hypervisor's range and terminate if there is none).
     pub fn negotiate(&self) -> Result<u16, GhcbMsrError> {
         let version = self.max_version.min(GHCB_PROTOCOL_MAX);
@@ -120,7 +120,7 @@ impl SevInfo {
     }
 }
 
-/// The register a CPUID MSR request asks for (bits 31:30, §2.3.1).
+/// The register a CPUID MSR request asks for (bits 31:30).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum CpuidRegister {
@@ -168,7 +168,7 @@ pub fn decode_register_ghcb_response(value: u64, gpa: u64) -> Result<(), GhcbMsr
     Ok(())
 }
 
-/// Page operations of a page-state change (§2.3.1 for the MSR form, §4.1.6 for the
+/// Page operations of a page-state change ("GHCB MSR Protocol" for the MSR form, "SNP Page State Change" for the
 /// GHCB form, which adds the PSMASH/UNSMASH hints).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -209,7 +209,7 @@ pub fn decode_page_state_change_response(value: u64) -> Result<(), GhcbMsrError>
     }
 }
 
-/// Hypervisor feature support (GHCBInfo 081h, §2.3.1 and §2.2 "Hypervisor Feature Support"):
+/// Hypervisor feature support (GHCBInfo 081h, "Hypervisor Feature Support"):
 /// a bitmap in bits 63:12.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HvFeatures(pub u64);
@@ -235,7 +235,7 @@ pub fn decode_hv_features_response(value: u64) -> Result<HvFeatures, GhcbMsrErro
     Ok(HvFeatures(value >> 12))
 }
 
-/// Reason code set 0, defined by the GHCB spec (§2.3.1, "Termination Request").
+/// Reason code set 0, defined by the GHCB spec ("Termination Request").
 pub const REASON_SET_GENERAL: u8 = 0;
 /// The set Halcyon's own reason codes use. The specification defines only set 0 and leaves
 /// the others to the guest; Linux uses 1 and COCONUT-SVSM 3, so Halcyon takes 0xF so a
@@ -301,7 +301,7 @@ pub const fn termination_request(reason: TerminationReason) -> u64 {
 }
 
 /// Early-boot sequence over the boundary: SEV information (protocol negotiation), then the
-/// hypervisor features (SNP must be offered, §2.2). Returns the negotiated version.
+/// hypervisor features (SNP must be offered). Returns the negotiated version.
 pub fn negotiate(v: &mut impl super::Vmgexit) -> Result<(u16, HvFeatures), GhcbMsrError> {
     let version = SevInfo::decode(v.msr_protocol(sev_info_request()))?.negotiate()?;
     let features = decode_hv_features_response(v.msr_protocol(hv_features_request()))?;
@@ -311,7 +311,7 @@ pub fn negotiate(v: &mut impl super::Vmgexit) -> Result<(u16, HvFeatures), GhcbM
     Ok((version, features))
 }
 
-/// Registers the GHCB at `gpa` (§2.3.1, required before its first use under SNP).
+/// Registers the GHCB at `gpa` (required before its first use under SNP).
 pub fn register_ghcb(v: &mut impl super::Vmgexit, gpa: u64) -> Result<(), GhcbMsrError> {
     decode_register_ghcb_response(v.msr_protocol(register_ghcb_request(gpa)?), gpa)
 }

@@ -1,6 +1,6 @@
 //! SNP guest messages to the PSP: MSG_REPORT_REQ and MSG_KEY_REQ, encrypted with
-//! AES-256-GCM under VMPCK0 (SNP ABI 56860 rev. 1.55, §8.26 "Guest Messages" and §7.2,
-//! sent through the guest-request exit of GHCB spec 56421 §4.1.8).
+//! AES-256-GCM under VMPCK0 (SNP ABI 56860 rev. 1.55, chapter "Guest Messages" and the MSG_KEY_REQ/MSG_REPORT_REQ sections,
+//! sent through the guest-request exit of GHCB spec 56421, "SNP Guest Request").
 //!
 //! Sequence numbers follow the specification exactly: the PSP keeps a per-VMPCK counter;
 //! a request must carry the counter + 1 and the response carries the counter + 2, and
@@ -26,7 +26,7 @@ use core::mem::{offset_of, size_of};
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 use zeroize::{Zeroize, Zeroizing};
 
-/// Message header (SNP ABI §8.26 table 98 "Message Header Format").
+/// Message header (SNP ABI table "Message Header Format").
 #[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
 #[repr(C)]
 pub struct MsgHeader {
@@ -46,7 +46,7 @@ pub struct MsgHeader {
 }
 
 pub const MSG_HDR_SIZE: usize = 0x60;
-/// The associated data is the header from ALGO (30h) to its end (SNP ABI §8.26).
+/// The associated data is the header from ALGO (30h) to its end (SNP ABI "Guest Messages").
 pub const AAD_OFFSET: usize = 0x30;
 pub const AUTHTAG_LEN: usize = 16;
 /// Payload room in a 4 KiB message page.
@@ -62,14 +62,14 @@ const _: () = {
     assert!(offset_of!(MsgHeader, msg_vmpck) == 0x3C);
 };
 
-/// ALGO: AES-256-GCM (SNP ABI table 99 "AEAD Algorithm Encodings").
+/// ALGO: AES-256-GCM (SNP ABI table "AEAD Algorithm Encodings").
 pub const AEAD_AES_256_GCM: u8 = 1;
 /// HDR_VERSION of the header above.
 pub const MSG_HDR_VERSION: u8 = 1;
 /// MSG_VERSION Halcyon sends for report and key requests (version 1 layouts below).
 pub const MSG_VERSION: u8 = 1;
 
-/// Message types (SNP ABI table 100 "Message Type Encodings"); a response is request + 1.
+/// Message types (SNP ABI table "Message Type Encodings"); a response is request + 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum MsgType {
@@ -79,7 +79,7 @@ pub enum MsgType {
     ReportRsp = 6,
 }
 
-/// MSG_REPORT_REQ payload (SNP ABI §7.3 table 21).
+/// MSG_REPORT_REQ payload (SNP ABI, MSG_REPORT_REQ table).
 #[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
 #[repr(C)]
 pub struct ReportRequest {
@@ -90,14 +90,14 @@ pub struct ReportRequest {
     pub reserved: [u8; 28],
 }
 
-/// Size of ATTESTATION_REPORT (SNP ABI §7.3 table 22).
+/// Size of ATTESTATION_REPORT (SNP ABI, table "ATTESTATION_REPORT Structure").
 pub const ATTESTATION_REPORT_SIZE: usize = 0x4A0;
-/// Offsets inside ATTESTATION_REPORT (table 22).
+/// Offsets inside ATTESTATION_REPORT (same table).
 pub const REPORT_VMPL_OFFSET: usize = 0x30;
 pub const REPORT_DATA_OFFSET: usize = 0x50;
 pub const REPORT_MEASUREMENT_OFFSET: usize = 0x90;
 
-/// MSG_REPORT_RSP payload (SNP ABI §7.3 table 23).
+/// MSG_REPORT_RSP payload (SNP ABI, MSG_REPORT_RSP table).
 #[derive(Clone, FromBytes, IntoBytes, Immutable, KnownLayout)]
 #[repr(C)]
 pub struct ReportResponse {
@@ -107,7 +107,7 @@ pub struct ReportResponse {
     pub report: [u8; ATTESTATION_REPORT_SIZE],
 }
 
-/// MSG_KEY_REQ payload (SNP ABI §7.2 table 18).
+/// MSG_KEY_REQ payload (SNP ABI, MSG_KEY_REQ table).
 #[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
 #[repr(C)]
 pub struct KeyRequest {
@@ -121,7 +121,7 @@ pub struct KeyRequest {
     pub tcb_version: u64,
 }
 
-/// GUEST_FIELD_SELECT bits (SNP ABI table 19).
+/// GUEST_FIELD_SELECT bits (SNP ABI, GUEST_FIELD_SELECT in the MSG_KEY_REQ table).
 pub mod field_select {
     pub const GUEST_POLICY: u64 = 1 << 0;
     pub const IMAGE_ID: u64 = 1 << 1;
@@ -131,7 +131,7 @@ pub mod field_select {
     pub const TCB_VERSION: u64 = 1 << 5;
 }
 
-/// MSG_KEY_RSP payload (SNP ABI §7.2 table 20).
+/// MSG_KEY_RSP payload (SNP ABI, MSG_KEY_RSP table).
 #[derive(Clone, FromBytes, IntoBytes, Immutable, KnownLayout)]
 #[repr(C)]
 pub struct KeyResponse {
@@ -239,7 +239,7 @@ impl From<GhcbError> for GuestMessageError {
 }
 
 fn nonce(seqno: u64) -> aes_gcm::aead::Nonce<Aes256Gcm> {
-    // IV = MSG_SEQNO little-endian, zero-extended to 96 bits (SNP ABI §8.26).
+    // IV = MSG_SEQNO little-endian, zero-extended to 96 bits (SNP ABI "Guest Messages").
     let mut iv = [0u8; 12];
     iv[..8].copy_from_slice(&seqno.to_le_bytes());
     iv.into()
@@ -373,7 +373,7 @@ impl GuestMessageContext {
         if payload.len() > MSG_PAYLOAD_MAX || response_len > MSG_PAYLOAD_MAX {
             return Err(GuestMessageError::PayloadTooLarge);
         }
-        // The GHCB stores the counter in 32 bits (GHCB spec §2.7 OS area): the response's
+        // The GHCB stores the counter in 32 bits (GHCB spec, secrets-page OS area): the response's
         // number, seqno + 1, must still fit.
         let seqno = self.last_seqno + 1;
         if seqno + 1 > u32::MAX as u64 {
@@ -425,7 +425,7 @@ impl GuestMessageContext {
                 }
                 (ghcb::GuestRequestStatus { vmm: SNP_GUEST_VMM_ERR_INVALID_LEN, .. }, needed) if certificates.is_some() => {
                     // The PSP has not seen the message. Send the same bytes again as a
-                    // plain request (GHCB §4.1.8.2; as Linux does) so the PSP consumes
+                    // plain request (as the GHCB spec's "SNP Extended Guest Request" allows, and Linux does) so the PSP consumes
                     // this sequence number: no new ciphertext under an old IV.
                     outcome = Certificates::TooSmall { pages_needed: needed };
                     certificates = None;

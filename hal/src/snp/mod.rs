@@ -31,7 +31,7 @@ use ghcb::{Ghcb, PAGE_SIZE};
 /// copied out, so the hypervisor cannot change a value after the guest checked it.
 pub trait Vmgexit {
     /// MSR protocol: writes `request` to the GHCB MSR, executes VMGEXIT and returns what
-    /// the GHCB MSR holds afterwards (GHCB spec §2.3). The kernel restores the GHCB's GPA
+    /// the GHCB MSR holds afterwards (GHCB spec "GHCB MSR Protocol"). The kernel restores the GHCB's GPA
     /// in the MSR afterwards if one is registered.
     fn msr_protocol(&mut self, request: u64) -> u64;
 
@@ -39,7 +39,7 @@ pub trait Vmgexit {
     fn ghcb_gpa(&self) -> u64;
 
     /// Copies all of `ghcb` into the shared GHCB page, points the GHCB MSR at it, executes
-    /// VMGEXIT, and copies the whole page back into `ghcb` (GHCB spec §2.5, §4.1).
+    /// VMGEXIT, and copies the whole page back into `ghcb` (GHCB spec "GHCB Layout", §4.1 "Invoking VMGEXIT").
     fn exit(&mut self, ghcb: &mut Ghcb);
 
     /// Guest-physical addresses of the shared request and response pages of guest

@@ -1,7 +1,7 @@
 //! [`Platform`] for an SEV-SNP guest, over the [`Vmgexit`] boundary: attestation reports
 //! through MSG_REPORT_REQ and sealing keys through MSG_KEY_REQ.
 //!
-//! Sealing-key choice (SNP ABI 56860 §7.2, MSG_KEY_REQ):
+//! Sealing-key choice (SNP ABI 56860 rev. 1.55, MSG_KEY_REQ):
 //! - root key: the VCEK (ROOT_KEY_SELECT = 0), so the key is tied to this chip; Halcyon
 //!   does not use a VMRK (that needs a migration agent);
 //! - GUEST_FIELD_SELECT = GUEST_POLICY | MEASUREMENT: a different image (launch digest)

@@ -1,5 +1,5 @@
 //! The SNP secrets page: where the PSP puts the VM platform communication keys (VMPCKs)
-//! at launch (SNP ABI 56860 rev. 1.55, §8.17.2 table 73 "Secrets Page Format").
+//! at launch (SNP ABI 56860 rev. 1.55, table "Secrets Page Format").
 //!
 //! The page is private guest memory the PSP wrote, so it is trusted input, but it is still
 //! parsed with checks: a VMPCK that is all zeros is a key the PSP did not provide (or that
@@ -11,8 +11,8 @@ use core::mem::{offset_of, size_of};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 use zeroize::Zeroizing;
 
-/// Secrets page (SNP ABI table 73), the fields up to 140h. The OS area (A0h) is the
-/// layout the GHCB spec suggests for the guest's own use (GHCB 56421 §2.7 "Secrets Page").
+/// Secrets page (SNP ABI table "Secrets Page Format"), the fields up to 140h. The OS area (A0h) is the
+/// layout the GHCB spec suggests for the guest's own use (GHCB 56421, "Secrets Page").
 #[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
 #[repr(C)]
 pub struct SecretsPageLayout {
@@ -80,7 +80,7 @@ pub fn vmpck(page: &[u8], index: usize) -> Result<Zeroizing<[u8; 32]>, SecretsPa
 }
 
 /// The message sequence number an earlier user of VMPCK `index` left in the OS area
-/// (GHCB spec 56421 §2.7 suggests four 32-bit counters at A0h, one per VMPCK). Only
+/// (the GHCB spec 56421 "Secrets Page" section suggests four 32-bit counters at A0h, one per VMPCK). Only
 /// meaningful when an earlier stage followed that convention.
 pub fn os_area_msg_seqno(page: &[u8], index: usize) -> Result<u32, SecretsPageError> {
     let layout = SecretsPageLayout::ref_from_bytes(page).map_err(|_| SecretsPageError::WrongSize)?;

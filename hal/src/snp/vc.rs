@@ -1,5 +1,5 @@
 //! The #VC policy: what an SEV-ES/SNP "VMM communication" exception means and what the
-//! handler does about it (AMD APM vol. 2 §15.35.5 "#VC Exception"; GHCB spec 56421 §4.2).
+//! handler does about it (AMD APM vol. 2, SEV-ES chapter "#VC Exception"; GHCB spec 56421).
 //!
 //! Halcyon issues its own port I/O, MMIO and MSR accesses as explicit GHCB exits, so the
 //! only #VC it expects is CPUID. That one is answered from the PSP-validated CPUID page
