@@ -2,14 +2,15 @@
 //!
 //! Specifications (cited per item in each file):
 //! - AMD "SEV-ES Guest-Hypervisor Communication Block Standardization", pub. 56421, rev. 2.03
-//!   ([`ghcb_msr`], [`ghcb`], [`cert_table`], [`vc`]);
+//!   ([`ghcb_msr`], [`ghcb`], [`cert_table`], [`vc`], [`pvalidate`]);
 //! - AMD "SEV Secure Nested Paging Firmware ABI Specification", pub. 56860, rev. 1.55
 //!   ([`guest_message`], [`secrets_page`], [`cpuid_page`]);
 //! - AMD64 Architecture Programmer's Manual vol. 2, §15.34–15.36.
 //!
-//! Nothing here executes VMGEXIT or touches the GHCB MSR: the kernel implements
-//! [`Vmgexit`] with the instruction, the tests with a simulated hypervisor and PSP
-//! (`sim`, test-only) that follow the specifications and can turn hostile.
+//! Nothing here executes VMGEXIT or PVALIDATE or touches the GHCB MSR: the kernel
+//! implements [`Vmgexit`] (and [`pvalidate::Pvalidate`]) with the instructions, the tests
+//! with a simulated hypervisor, RMP and PSP (`sim`, test-only) that follow the
+//! specifications and can turn hostile.
 
 pub mod cert_table;
 pub mod cpuid_page;
@@ -17,6 +18,7 @@ pub mod ghcb;
 pub mod ghcb_msr;
 pub mod guest_message;
 pub mod platform;
+pub mod pvalidate;
 pub mod secrets_page;
 #[cfg(test)]
 mod sim;

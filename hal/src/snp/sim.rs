@@ -10,7 +10,7 @@ use super::Vmgexit;
 use aes_gcm::aead::AeadInOut;
 use aes_gcm::Aes256Gcm;
 use hmac::{KeyInit, Mac};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use zerocopy::{FromBytes, IntoBytes};
 
 /// A hostile rewrite of bytes the host controls.
@@ -165,6 +165,15 @@ pub struct SimSnp {
     /// The guest's shared certificate buffer, and the table the host puts there.
     pub cert_buffer: Option<Vec<u8>>,
     pub host_certs: Vec<u8>,
+    /// The RMP, per 4 KiB GFN: assigned to the guest (private), and validated; and the
+    /// 2 MiB blocks (GPA >> 21) the RMP holds as 2 MiB entries.
+    pub private: HashSet<u64>,
+    pub validated: HashSet<u64>,
+    pub huge_backed: HashSet<u64>,
+    /// The page-state change reports success but changes nothing.
+    pub psc_lies: bool,
+    /// Private assignment keeps the Validated bit (a remapped, already validated page).
+    pub psc_keeps_validated: bool,
 }
 
 impl SimSnp {
@@ -188,6 +197,11 @@ impl SimSnp {
             psc_tamper: None,
             cert_buffer: None,
             host_certs: Vec::new(),
+            private: HashSet::new(),
+            validated: HashSet::new(),
+            huge_backed: HashSet::new(),
+            psc_lies: false,
+            psc_keeps_validated: false,
         }
     }
 
@@ -323,7 +337,20 @@ impl SimSnp {
                 while header.cur_entry <= header.end_entry && done < self.psc_per_exit && self.hostile != Hostile::PscStall {
                     let at = 8 + header.cur_entry as usize * 8;
                     let entry = u64::from_le_bytes(buffer[at..at + 8].try_into().unwrap());
-                    self.psc.push(((entry >> 12) & ((1 << 40) - 1), (entry >> 52) & 0xF, entry >> 56 & 1 == 1));
+                    let (gfn, op, huge) = ((entry >> 12) & ((1 << 40) - 1), (entry >> 52) & 0xF, entry >> 56 & 1 == 1);
+                    self.psc.push((gfn, op, huge));
+                    if !self.psc_lies {
+                        for page in gfn..gfn + if huge { 512 } else { 1 } {
+                            if op == 1 {
+                                self.private.insert(page);
+                            } else {
+                                self.private.remove(&page);
+                            }
+                            if !self.psc_keeps_validated {
+                                self.validated.remove(&page);
+                            }
+                        }
+                    }
                     header.cur_entry += 1;
                     done += 1;
                 }
@@ -346,6 +373,31 @@ impl SimSnp {
             Hostile::NoValidBits => self.shared.valid_bitmap = [0; 16],
             _ => {}
         }
+    }
+}
+
+impl super::pvalidate::Pvalidate for SimSnp {
+    /// PVALIDATE against the simulated RMP (APM vol. 3): size mismatch when the RMP entry
+    /// size differs, FAIL_INPUT for pages not assigned to the guest, CF when unchanged.
+    fn pvalidate(&mut self, gpa: u64, huge: bool, validate: bool) -> (u32, bool) {
+        if huge != self.huge_backed.contains(&(gpa >> 21)) {
+            return (6, false);
+        }
+        let pages: Vec<u64> = if huge { (0..512).map(|i| (gpa >> 12) + i).collect() } else { vec![gpa >> 12] };
+        if pages.iter().any(|p| !self.private.contains(p)) {
+            return (1, false);
+        }
+        if pages.iter().all(|p| self.validated.contains(p) == validate) {
+            return (0, true);
+        }
+        for p in pages {
+            if validate {
+                self.validated.insert(p);
+            } else {
+                self.validated.remove(&p);
+            }
+        }
+        (0, false)
     }
 }
 
