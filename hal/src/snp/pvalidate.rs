@@ -196,7 +196,7 @@ mod tests {
         // Head 4K, 2M, 2M, 2M block 3 held as 4K entries, tail 4K.
         assert_eq!(stats, ValidateStats { pages_2m: 2, pages_4k: 2 + 512, size_fallbacks: 1, psc_calls: 1 });
         assert_eq!(sim.validated.len(), 3 * 512 + 2);
-        assert_eq!(record.as_slice(), &[0x1F_F000..0x80_1000]);
+        assert_eq!(record.as_slice(), core::slice::from_ref(&(0x1F_F000..0x80_1000)));
     }
 
     #[test]
@@ -225,14 +225,14 @@ mod tests {
         let (mut sim, mut ghcb, mut record) = setup();
         validate_range(&mut sim, &mut ghcb, 0x50_0000, 0x60_0000, &mut record).unwrap();
         share_range(&mut sim, &mut ghcb, 0x50_0000, 0x50_4000, &mut record).unwrap();
-        assert_eq!(record.as_slice(), &[0x50_4000..0x60_0000]);
+        assert_eq!(record.as_slice(), core::slice::from_ref(&(0x50_4000..0x60_0000)));
         assert!(!sim.validated.contains(&(0x50_0000 >> 12)) && !sim.private.contains(&(0x50_3000 >> 12)));
         // Sharing what is not validated private memory is refused.
         assert_eq!(share_range(&mut sim, &mut ghcb, 0x50_0000, 0x50_1000, &mut record), Err(ValidateError::NotValidated { gpa: 0x50_0000 }));
         assert_eq!(share_range(&mut sim, &mut ghcb, 0x5F_F000, 0x60_1000, &mut record), Err(ValidateError::NotValidated { gpa: 0x5F_F000 }));
         // And back to private.
         validate_range(&mut sim, &mut ghcb, 0x50_0000, 0x50_4000, &mut record).unwrap();
-        assert_eq!(record.as_slice(), &[0x50_0000..0x60_0000]);
+        assert_eq!(record.as_slice(), core::slice::from_ref(&(0x50_0000..0x60_0000)));
     }
 
     #[test]
