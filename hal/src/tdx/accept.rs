@@ -13,6 +13,7 @@
 //!   was never accepted. Every other status fails the range.
 
 use super::tdcall::{self, PageLevel, TdCallError, TdxStatus};
+use super::vmcall::{self, VmCallError};
 use super::TdCall;
 use core::fmt;
 
@@ -136,6 +137,28 @@ pub fn accept_range(t: &mut impl TdCall, start: u64, end: u64, already_accepted_
     Ok(stats)
 }
 
+/// Hands `[start, end)` to the host as shared memory (a bounce buffer): MapGPA with the
+/// shared bit (GHCI "TDG.VP.VMCALL<MapGPA>"). The private contents are gone; the kernel
+/// maps the range with the shared bit set afterwards.
+pub fn share_range(t: &mut impl TdCall, start: u64, end: u64, shared_bit: u64) -> Result<(), VmCallError> {
+    vmcall::map_gpa(t, start, end.checked_sub(start).ok_or(VmCallError::InvalidArgument)?, true, shared_bit)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnshareError {
+    MapGpa(VmCallError),
+    Accept(AcceptError),
+}
+
+/// Takes `[start, end)` back as private memory: MapGPA without the shared bit, then
+/// TDG.MEM.PAGE.ACCEPT of every page. Already-accepted is an error here: the host had
+/// to remove the private pages when they were shared, so none can be accepted still.
+pub fn unshare_range(t: &mut impl TdCall, start: u64, end: u64, shared_bit: u64) -> Result<AcceptStats, UnshareError> {
+    let len = end.checked_sub(start).ok_or(UnshareError::Accept(AcceptError::InvalidRange))?;
+    vmcall::map_gpa(t, start, len, false, shared_bit).map_err(UnshareError::MapGpa)?;
+    accept_range(t, start, end, false).map_err(UnshareError::Accept)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +205,22 @@ mod tests {
         sim.accept_busy = u32::MAX;
         assert_eq!(accept_range(&mut sim, 0x1000, 0x2000, false), Err(AcceptError::Busy { gpa: 0x1000 }));
         assert_eq!(sim.accept_calls, 4 + ACCEPT_MAX_BUSY_RETRIES as u64 + 1);
+    }
+
+    #[test]
+    fn bounce_buffers_go_shared_and_back() {
+        let shared_bit = 1 << 51;
+        let mut sim = SimTdx::new();
+        accept_range(&mut sim, 0x20_0000, 0x40_0000, false).unwrap();
+        share_range(&mut sim, 0x20_0000, 0x20_4000, shared_bit).unwrap();
+        assert_eq!(sim.map_gpa_calls.last(), Some(&(0x20_0000 | shared_bit, 0x4000)));
+        let stats = unshare_range(&mut sim, 0x20_0000, 0x20_4000, shared_bit).unwrap();
+        assert_eq!(stats.accepted_4k, 4);
+        assert_eq!(sim.map_gpa_calls.last(), Some(&(0x20_0000, 0x4000)));
+        // A host that did not really take the pages away: the accept finds them accepted.
+        sim.map_gpa_keeps_accepted = true;
+        share_range(&mut sim, 0x20_0000, 0x20_1000, shared_bit).unwrap();
+        assert_eq!(unshare_range(&mut sim, 0x20_0000, 0x20_1000, shared_bit), Err(UnshareError::Accept(AcceptError::AlreadyAccepted { gpa: 0x20_0000 })));
     }
 
     #[test]

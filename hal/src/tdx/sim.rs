@@ -73,6 +73,8 @@ pub struct SimTdx {
     pub map_gpa_chunk: u64,
     /// Answer RETRY with this resume address instead of an honest one.
     pub map_gpa_resume: Option<u64>,
+    /// MapGPA leaves the pages accepted (a host that did not remove them).
+    pub map_gpa_keeps_accepted: bool,
     /// Accepted 4 KiB pages (GPA >> 12) and 2 MiB blocks the host mapped with 4 KiB pages.
     pub accepted: HashSet<u64>,
     pub split_2m: HashSet<u64>,
@@ -109,6 +111,7 @@ impl SimTdx {
             map_gpa_calls: Vec::new(),
             map_gpa_chunk: u64::MAX,
             map_gpa_resume: None,
+            map_gpa_keeps_accepted: false,
             accepted: HashSet::new(),
             split_2m: HashSet::new(),
             accept_busy: 0,
@@ -217,6 +220,12 @@ impl SimTdx {
             EXIT_REASON_HLT => 0,
             TDVMCALL_MAP_GPA => {
                 self.map_gpa_calls.push((r.r12, r.r13));
+                if !self.map_gpa_keeps_accepted {
+                    let start = (r.r12 & ((1 << (self.gpaw - 1)) - 1)) >> 12;
+                    for page in start..start + (r.r13.min(self.map_gpa_chunk) >> 12) {
+                        self.accepted.remove(&page);
+                    }
+                }
                 if r.r13 > self.map_gpa_chunk {
                     out[0] = Some(self.map_gpa_resume.unwrap_or(r.r12 + self.map_gpa_chunk));
                     RETRY
