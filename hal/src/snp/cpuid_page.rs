@@ -131,7 +131,7 @@ impl CpuidPage {
             || (0x8000_0000..=self.max_of(0x8000_0000)).contains(&leaf)
     }
 
-    /// The C-bit position: CPUID 8000_001Fh EBX[5:0] (AMD APM vol. 3, E.4.17), from the
+    /// The C-bit position: CPUID 8000_001Fh `EBX[5:0]` (AMD APM vol. 3, E.4.17), from the
     /// PSP-validated page, never from the hypervisor. SEV (EAX bit 1) must be reported.
     pub fn c_bit_position(&self) -> Result<u8, CpuidPageError> {
         let f = self.lookup_entry(0x8000_001F, 0).ok_or(CpuidPageError::NoEncryptionLeaf)?;

@@ -2,7 +2,7 @@
 //! what the hypervisor writes back (AMD GHCB specification 56421, rev. 2.03, "GHCB Layout" and §4.1 "Invoking VMGEXIT" with its per-exit sections).
 //!
 //! The page is shared with the hypervisor, so the code here never reads it in place: the
-//! [`Vmgexit`](super::Vmgexit) boundary copies the whole page into a private [`Ghcb`]
+//! [`super::Vmgexit`] boundary copies the whole page into a private [`Ghcb`]
 //! after the exit, and every check and every value taken runs on that copy (no
 //! time-of-check/time-of-use window).
 

@@ -190,9 +190,9 @@ pub enum GuestMessageError {
     PayloadTooLarge,
     /// The guest-request exit failed at the GHCB level.
     Ghcb(GhcbError),
-    /// The hypervisor returned a VMM error (SW_EXITINFO2[63:32]).
+    /// The hypervisor returned a VMM error (`SW_EXITINFO2[63:32]`).
     Vmm(u32),
-    /// The PSP returned a firmware error (SW_EXITINFO2[31:0]).
+    /// The PSP returned a firmware error (`SW_EXITINFO2[31:0]`).
     Firmware(u32),
     /// The hypervisor kept answering BUSY for [`BUSY_BUDGET_MS`].
     Throttled,

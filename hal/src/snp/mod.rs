@@ -12,6 +12,23 @@
 //! with a simulated hypervisor, RMP and PSP (`sim`, test-only) that follow the
 //! specifications and can turn hostile.
 
+//! How the kernel uses it, in boot order:
+//! 1. SEV_STATUS says SNP ([`crate::platform::tee_from_sev_status`]); the C-bit comes from
+//!    the CPUID page ([`cpuid_page::CpuidPage::c_bit_position`]), not the hypervisor.
+//! 2. MSR protocol: [`ghcb_msr::negotiate`] (version 2, SNP offered), then
+//!    [`ghcb_msr::register_ghcb`] for each vCPU's shared GHCB page. Any failure:
+//!    [`ghcb_msr::request_termination`] with a reason, then halt for ever.
+//! 3. Memory the launch did not validate: [`pvalidate::validate_range`] (2 MiB where
+//!    possible), recording what is validated; bounce buffers: [`pvalidate::share_range`].
+//! 4. Device access: [`ghcb::io_in`]/[`ghcb::io_out`], [`ghcb::mmio_read`]/
+//!    [`ghcb::mmio_write`], [`ghcb::rdmsr`]/[`ghcb::wrmsr`]; the #VC handler is [`vc::handle`].
+//! 5. A copy of the secrets page goes to [`platform::SnpPlatform::new`] (which keeps only
+//!    VMPCK0); the page is then never mapped again. Attestation and sealing go through it.
+//!
+//! The kernel's [`Vmgexit::exit`] copies the [`Ghcb`] into the per-vCPU shared page with
+//! volatile writes, writes the page's GPA to the GHCB MSR, executes VMGEXIT, and copies the
+//! page back; interrupts that could use the same GHCB stay off meanwhile (re-entrancy).
+
 pub mod cert_table;
 pub mod cpuid_page;
 pub mod ghcb;

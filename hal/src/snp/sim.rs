@@ -70,7 +70,7 @@ impl Psp {
     }
 
     /// SNP_GUEST_REQUEST: decrypts the request, answers, encrypts the response. Returns the
-    /// firmware status (0 = success), as the hypervisor puts it in SW_EXITINFO2[31:0].
+    /// firmware status (0 = success), as the hypervisor puts it in `SW_EXITINFO2[31:0]`.
     fn guest_request(&mut self, request: &[u8; 4096], response: &mut [u8; 4096]) -> u32 {
         const INVALID_PARAM: u32 = 0x16;
         let seqno = u64::from_le_bytes(request[0x20..0x28].try_into().unwrap());

@@ -138,7 +138,7 @@ pub fn accept_range(t: &mut impl TdCall, start: u64, end: u64, already_accepted_
 }
 
 /// Hands `[start, end)` to the host as shared memory (a bounce buffer): MapGPA with the
-/// shared bit (GHCI "TDG.VP.VMCALL<MapGPA>"). The private contents are gone; the kernel
+/// shared bit (GHCI "`TDG.VP.VMCALL<MapGPA>`"). The private contents are gone; the kernel
 /// maps the range with the shared bit set afterwards.
 pub fn share_range(t: &mut impl TdCall, start: u64, end: u64, shared_bit: u64) -> Result<(), VmCallError> {
     vmcall::map_gpa(t, start, end.checked_sub(start).ok_or(VmCallError::InvalidArgument)?, true, shared_bit)

@@ -1,5 +1,5 @@
 //! The GetQuote shared-buffer protocol: the TD hands its TDREPORT to the host's quoting
-//! service and gets a DCAP quote back (Intel TDX GHCI v1.5, "TDG.VP.VMCALL<GetQuote>",
+//! service and gets a DCAP quote back (Intel TDX GHCI v1.5, "`TDG.VP.VMCALL<GetQuote>`",
 //! table "GetQuote shared buffer format").
 //!
 //! The buffer is shared, so the host can write it at any time: the guest reads the header

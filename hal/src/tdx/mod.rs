@@ -11,6 +11,18 @@
 //! and [`TdxPages`] with its own pages; the tests use a simulated TDX module and host
 //! (`sim`, test-only) that follow the specifications and can turn hostile.
 
+//! How the kernel uses it, in boot order:
+//! 1. CPUID leaf 21h says TDX ([`crate::platform::TDX_VENDOR`]); [`tdcall::vp_info`] gives
+//!    the GPA width and with it the shared bit.
+//! 2. Memory the launch did not accept: [`accept::accept_range`] (2 MiB where possible);
+//!    bounce buffers: [`accept::share_range`] / [`accept::unshare_range`].
+//! 3. Device access: [`vmcall::io_in`]/[`vmcall::io_out`], [`vmcall::mmio_read`]/
+//!    [`vmcall::mmio_write`], [`vmcall::rdmsr`]/[`vmcall::wrmsr`]; the #VE handler is
+//!    [`ve::handle`], and a fatal reason goes to [`vmcall::report_fatal_error`] before
+//!    halting for ever.
+//! 4. [`platform::TdxPlatform`] for TDREPORTs, quotes (GetQuote) and RTMR extension; each
+//!    loaded workload's digest goes into an RTMR with `extend_runtime_measurement`.
+
 pub mod accept;
 pub mod get_quote;
 pub mod platform;

@@ -102,8 +102,8 @@ pub fn call(t: &mut impl TdCall, leaf: Leaf, mut input: Registers) -> Result<Reg
 pub const ATTR_DEBUG: u64 = 1 << 0;
 pub const ATTR_SEPT_VE_DISABLE: u64 = 1 << 28;
 
-/// TDG.VP.INFO outputs (ABI spec, TDG.VP.INFO leaf): RCX[5:0] GPAW, RDX ATTRIBUTES,
-/// R8 NUM_VCPUS (31:0) / MAX_VCPUS (63:32), R9[31:0] VCPU_INDEX.
+/// TDG.VP.INFO outputs (ABI spec, TDG.VP.INFO leaf): `RCX[5:0]` GPAW, RDX ATTRIBUTES,
+/// R8 NUM_VCPUS (31:0) / MAX_VCPUS (63:32), `R9[31:0]` VCPU_INDEX.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TdInfo {
     /// Guest-physical address width: 48 or 52.
@@ -199,9 +199,9 @@ pub fn rtmr_extend(t: &mut (impl TdCall + TdxPages), index: u32, digest: &[u8; 4
     Ok(())
 }
 
-/// TDG.VP.VEINFO.GET outputs (ABI spec): RCX[31:0] exit reason, RDX exit qualification,
-/// R8 guest linear address, R9 guest-physical address, R10[31:0] instruction length,
-/// R10[63:32] instruction information.
+/// TDG.VP.VEINFO.GET outputs (ABI spec): `RCX[31:0]` exit reason, RDX exit qualification,
+/// R8 guest linear address, R9 guest-physical address, `R10[31:0]` instruction length,
+/// `R10[63:32]` instruction information.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VeInfo {
     pub exit_reason: u32,

@@ -176,7 +176,7 @@ pub fn hlt(t: &mut impl TdCall, interrupts_blocked: bool) -> Result<(), VmCallEr
 /// How often MapGPA may answer RETRY without progress before the guest gives up.
 pub const MAP_GPA_MAX_STALLED_RETRIES: u32 = 3;
 
-/// MapGPA (GHCI "TDG.VP.VMCALL<MapGPA>"): R12 = start GPA (with the shared bit to share, without to make
+/// MapGPA (GHCI "`TDG.VP.VMCALL<MapGPA>`"): R12 = start GPA (with the shared bit to share, without to make
 /// private), R13 = length; both 4 KiB aligned. On RETRY the host names in R11 where to
 /// resume; that address must lie inside the remaining range and be page-aligned, and
 /// RETRY without progress is allowed only [`MAP_GPA_MAX_STALLED_RETRIES`] times in a row.
@@ -213,7 +213,7 @@ pub fn map_gpa(t: &mut impl TdCall, gpa: u64, len: u64, shared: bool, shared_bit
     }
 }
 
-/// GetQuote (GHCI "TDG.VP.VMCALL<GetQuote>"): R12 = shared GPA of the buffer (with the shared bit), R13 =
+/// GetQuote (GHCI "`TDG.VP.VMCALL<GetQuote>`"): R12 = shared GPA of the buffer (with the shared bit), R13 =
 /// its length (a multiple of 4 KiB). Completion is reported in the buffer's status field.
 pub fn get_quote(t: &mut impl TdCall, shared_gpa: u64, len: u64) -> Result<(), VmCallError> {
     if !shared_gpa.is_multiple_of(0x1000) || !len.is_multiple_of(0x1000) || len == 0 {
@@ -223,7 +223,7 @@ pub fn get_quote(t: &mut impl TdCall, shared_gpa: u64, len: u64) -> Result<(), V
     Ok(())
 }
 
-/// ReportFatalError (GHCI "TDG.VP.VMCALL<ReportFatalError>"): R12 = error code (bits 31:0; 0 = panic), R13 = 0 (no
+/// ReportFatalError (GHCI "`TDG.VP.VMCALL<ReportFatalError>`"): R12 = error code (bits 31:0; 0 = panic), R13 = 0 (no
 /// GPA of extra data); up to 64 bytes of message, NUL-padded, in R14, R15, RBX, RDI, RSI,
 /// R8, R9, RDX (in that order, little-endian). The host should end the TD; if it returns,
 /// the caller must halt for ever.
@@ -243,7 +243,7 @@ pub fn report_fatal_error(t: &mut impl TdCall, code: u32, message: &str) {
     let _ = vmcall(t, RBX | RDI | RSI | R8 | R9 | RDX, regs);
 }
 
-/// SetupEventNotifyInterrupt (GHCI "TDG.VP.VMCALL<SetupEventNotifyInterrupt>"): R12 = the vector (32..=255) the host raises
+/// SetupEventNotifyInterrupt (GHCI "`TDG.VP.VMCALL<SetupEventNotifyInterrupt>`"): R12 = the vector (32..=255) the host raises
 /// when a GetQuote completes.
 pub fn setup_event_notify_interrupt(t: &mut impl TdCall, vector: u8) -> Result<(), VmCallError> {
     if vector < 32 {
