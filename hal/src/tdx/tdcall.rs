@@ -119,8 +119,14 @@ impl TdInfo {
     pub const fn shared_bit(&self) -> u64 {
         1 << (self.gpaw - 1)
     }
+    /// DEBUG: the host can read and change the TD's state; no secret belongs in such a TD.
     pub const fn debug(&self) -> bool {
         self.attributes & ATTR_DEBUG != 0
+    }
+    /// SEPT_VE_DISABLE: an access to unaccepted private memory ends the TD instead of
+    /// raising a #VE the kernel could not handle safely; Halcyon expects it set.
+    pub const fn sept_ve_disabled(&self) -> bool {
+        self.attributes & ATTR_SEPT_VE_DISABLE != 0
     }
 }
 
@@ -244,7 +250,7 @@ mod tests {
         let mut sim = SimTdx::new();
         let info = vp_info(&mut sim).unwrap();
         assert_eq!((info.gpaw, info.shared_bit()), (52, 1 << 51));
-        assert!(!info.debug());
+        assert!(!info.debug() && info.sept_ve_disabled());
         sim.gpaw = 47;
         assert_eq!(vp_info(&mut sim), Err(TdCallError::BadOutput));
         sim.gpaw = 48;
