@@ -188,7 +188,8 @@ pub fn map_gpa(t: &mut impl TdCall, gpa: u64, len: u64, shared: bool, shared_bit
         return Err(VmCallError::InvalidArgument);
     }
     let flag = if shared { shared_bit } else { 0 };
-    let (mut start, end) = (gpa | flag, end | flag);
+    // gpa < end <= shared_bit, so adding the flag is exact (an OR would lose it at end == shared_bit).
+    let (mut start, end) = (gpa + flag, end + flag);
     let mut stalled = 0;
     loop {
         let (status, out) = raw_vmcall(t, 0, args(TDVMCALL_MAP_GPA, start, end - start, 0, 0))?;
@@ -308,6 +309,9 @@ mod tests {
         assert_eq!(map_gpa(&mut sim, 0x10_0800, 0x1000, true, shared_bit), Err(VmCallError::InvalidArgument));
         assert_eq!(map_gpa(&mut sim, 0x10_0000, 0, true, shared_bit), Err(VmCallError::InvalidArgument));
         assert_eq!(map_gpa(&mut sim, shared_bit - 0x1000, 0x2000, true, shared_bit), Err(VmCallError::InvalidArgument));
+        // The very top of the private space.
+        map_gpa(&mut sim, shared_bit - 0x1000, 0x1000, true, shared_bit).unwrap();
+        assert_eq!(sim.map_gpa_calls.last(), Some(&(2 * shared_bit - 0x1000, 0x1000)));
     }
 
     #[test]
