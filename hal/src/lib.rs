@@ -22,4 +22,6 @@ pub mod platform;
 pub mod random;
 pub mod ranges;
 pub mod sealing;
+pub mod snp;
 pub mod support;
+pub mod tdx;

@@ -152,4 +152,10 @@ pub trait Platform {
     fn attestation_report(&mut self, format: EvidenceFormat, report_data: &[u8; 64]) -> Result<Evidence, PlatformError>;
     /// The sealing key for `binding` (for `Workload`, `workload_digest` is mixed in).
     fn sealing_key(&mut self, binding: SealBinding, workload_digest: &[u8; 32]) -> Result<SealingKey, PlatformError>;
+    /// Extends runtime measurement register `index` with a SHA-384 `digest` (the TDX
+    /// RTMRs). Platforms without such registers answer `Unsupported`, the default.
+    fn extend_runtime_measurement(&mut self, index: u32, digest: &[u8; 48]) -> Result<(), PlatformError> {
+        let _ = (index, digest);
+        Err(PlatformError::Unsupported("this platform has no runtime measurement registers"))
+    }
 }
