@@ -167,7 +167,10 @@ fn garbage_frames_do_not_stop_the_stack() {
     for i in 0..3000 {
         let frame = match i % 4 {
             0 => (0..rng.below(1600)).map(|_| rng.next() as u8).collect(),
-            _ => mutate(&mut rng, &valid[rng.below(valid.len())]),
+            _ => {
+                let base = rng.below(valid.len());
+                mutate(&mut rng, &valid[base])
+            }
         };
         let _ = wire.send_to(&frame, ("127.0.0.1", qemu_port));
         if i % 64 == 0 {

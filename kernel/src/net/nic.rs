@@ -12,6 +12,9 @@ use virtio_drivers::transport::pci::PciTransport;
 pub const QUEUE_SIZE: usize = 64;
 /// Room for a 1514-byte Ethernet frame plus the virtio-net header, rounded up.
 const RX_BUFFER_LEN: usize = 2048;
+/// `struct virtio_net_hdr` with `num_buffers`, the header of the modern transport
+/// (virtio 1.2 §5.1.6); the legacy header is shorter, so this bound is the safe one.
+const VIRTIO_NET_HDR_LEN: usize = 12;
 /// The largest Ethernet frame (without FCS) smoltcp may send.
 const MTU: usize = 1514;
 
@@ -48,8 +51,17 @@ impl Device for Nic {
     type TxToken<'a> = TxToken<'a>;
 
     fn receive(&mut self, _now: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
-        let buffer = self.device.get_mut().receive().ok()?;
-        Some((RxToken { device: &self.device, buffer }, TxToken { device: &self.device }))
+        let device = self.device.get_mut();
+        loop {
+            let buffer = device.receive().ok()?;
+            // The used-ring length comes from the device, which a confidential VM does not
+            // trust: a frame longer than the buffer it was given is dropped here, before
+            // `RxBuffer::packet` would slice past the buffer.
+            if buffer.packet_len() + VIRTIO_NET_HDR_LEN <= buffer.as_bytes().len() {
+                return Some((RxToken { device: &self.device, buffer }, TxToken { device: &self.device }));
+            }
+            let _ = device.recycle_rx_buffer(buffer);
+        }
     }
 
     fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
