@@ -13,6 +13,7 @@ pub mod cabi;
 pub mod channel;
 pub mod civil_time;
 pub mod crypto;
+pub mod evidence;
 pub mod measurement;
 #[cfg(test)]
 mod mutation;
