@@ -9,6 +9,7 @@ mod paths;
 mod qemu;
 mod run;
 mod size;
+mod verify;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -46,8 +47,8 @@ enum Command {
     },
     /// Print the expected launch measurement of an image (not implemented yet)
     Measure,
-    /// Verify attestation evidence against an expected measurement (not implemented yet)
-    Verify,
+    /// Verify attestation evidence (an SEV-SNP report or a TD quote) and check it against what you expect
+    Verify(VerifyArgs),
     /// Attest a running Halcyon VM and send it a workload (not implemented yet)
     Deploy,
 }
@@ -60,6 +61,53 @@ enum Platform {
     Snp,
     /// Intel TDX (not supported yet)
     Tdx,
+}
+
+/// Where attestation evidence comes from.
+#[derive(Clone, Copy, ValueEnum)]
+enum EvidencePlatform {
+    /// AMD SEV-SNP: an ATTESTATION_REPORT signed by the chip's VCEK
+    Snp,
+    /// Intel TDX: a TD quote (version 4 or 5) signed by the quoting enclave
+    Tdx,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// Which kind of evidence EVIDENCE is
+    #[arg(long, value_enum)]
+    platform: EvidencePlatform,
+    /// The evidence: an SNP ATTESTATION_REPORT (1184 bytes) or a TD quote, binary or hex
+    #[arg(value_name = "EVIDENCE")]
+    evidence: PathBuf,
+    /// SNP: the VCEK certificate (DER or PEM, from AMD KDS) that signed the report
+    #[arg(long, value_name = "FILE")]
+    vcek: Option<PathBuf>,
+    /// TDX: the quote's collateral (JSON: Intel PCS TCB info, QE identity, CRLs; as dcap-qvl writes it)
+    #[arg(long, value_name = "FILE")]
+    collateral: Option<PathBuf>,
+    /// The launch measurement to expect (SNP MEASUREMENT, TDX MRTD; 48 bytes hex)
+    #[arg(long, value_name = "HEX")]
+    expected_measurement: Option<String>,
+    /// The report data to expect (up to 64 bytes hex; shorter values are zero-extended)
+    #[arg(long, value_name = "HEX")]
+    report_data: Option<String>,
+    /// Guest policy (SNP) or TD attributes (TDX) to require, comma-separated:
+    /// exact=0xHEX, FLAG (must be set), no-FLAG (must be clear), min-abi=MAJOR.MINOR (SNP)
+    #[arg(long, value_name = "SPEC")]
+    policy: Option<String>,
+    /// Accept a guest whose policy or attributes allow debugging
+    #[arg(long)]
+    allow_debug: bool,
+    /// TDX: Halcyon's measurement log (`KIND NAME sha256:HEX` lines) to replay into RTMR1 and RTMR2
+    #[arg(long, value_name = "FILE")]
+    event_log: Option<PathBuf>,
+    /// TDX: platform TCB statuses to accept
+    #[arg(long, value_name = "STATUS", value_delimiter = ',', default_value = verify::tdx::DEFAULT_TCB_STATUS)]
+    tcb_status: Vec<String>,
+    /// Verify as at this time (seconds since 1970) instead of now, e.g. old evidence with its collateral
+    #[arg(long, value_name = "UNIX_SECS")]
+    now: Option<u64>,
 }
 
 #[derive(Args)]
@@ -158,13 +206,75 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     })
 }
 
+/// `halcyon verify`: prints each check that passed; exit 0 only if all did.
+fn verify_evidence(args: VerifyArgs) -> anyhow::Result<i32> {
+    use anyhow::Context;
+    use verify::{Expectations, PolicyRequirement, Verified, VerifyTime};
+    let read = |path: &PathBuf| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+    let flags = match args.platform {
+        EvidencePlatform::Snp => verify::snp::policy_flags(),
+        EvidencePlatform::Tdx => verify::tdx::policy_flags(),
+    };
+    let is_snp = matches!(args.platform, EvidencePlatform::Snp);
+    let event_log = match &args.event_log {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let entries = halcyon_hal::evidence::rtmr::parse_event_log(&text).with_context(|| format!("--event-log {}", path.display()))?;
+            Some(entries)
+        }
+        None => None,
+    };
+    let expect = Expectations {
+        measurement: match &args.expected_measurement {
+            Some(text) => {
+                let bytes = verify::parse_hex_arg("--expected-measurement", text, 48)?;
+                anyhow::ensure!(bytes.len() == 48, "--expected-measurement: {} bytes, a measurement has 48", bytes.len());
+                Some(bytes)
+            }
+            None => None,
+        },
+        report_data: args.report_data.as_deref().map(|t| verify::parse_hex_arg("--report-data", t, 64)).transpose()?,
+        policy: args.policy.as_deref().map(|spec| PolicyRequirement::parse(spec, &flags, is_snp)).transpose()?,
+        allow_debug: args.allow_debug,
+        event_log,
+        tcb_statuses: args.tcb_status.clone(),
+    };
+    let now = VerifyTime(match args.now {
+        Some(secs) => std::time::UNIX_EPOCH + Duration::from_secs(secs),
+        None => std::time::SystemTime::now(),
+    });
+    let evidence = verify::evidence_bytes(&read(&args.evidence)?);
+    let mut out = Verified::default();
+    let result = match args.platform {
+        EvidencePlatform::Snp => {
+            let vcek = args.vcek.as_ref().context("--platform snp needs --vcek FILE (the VCEK certificate from AMD KDS)")?;
+            verify::snp::verify_into(&evidence, &read(vcek)?, &expect, now, &mut out)
+        }
+        EvidencePlatform::Tdx => {
+            let collateral = args.collateral.as_ref().context("--platform tdx needs --collateral FILE (the quote's Intel collateral, JSON)")?;
+            verify::tdx::verify_into(&evidence, &read(collateral)?, &expect, now, &mut out)
+        }
+    };
+    for line in &out.lines {
+        println!("ok: {line}");
+    }
+    match result {
+        Ok(()) => {
+            println!("verified: {}", args.evidence.display());
+            Ok(0)
+        }
+        Err(e) => anyhow::bail!("verification failed: {e}"),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build { kernel, output } => build_cmd::build(kernel, output).map(|()| 0),
         Command::Run(args) => run(args),
         Command::Bundle { output, inputs } => bundle_cmd::bundle(&output, &inputs).map(|()| 0),
-        Command::Measure | Command::Verify | Command::Deploy => {
+        Command::Verify(args) => verify_evidence(args),
+        Command::Measure | Command::Deploy => {
             eprintln!("halcyon: this command is not implemented yet (it arrives with the SEV-SNP and TDX support)");
             return ExitCode::from(2);
         }
@@ -250,9 +360,30 @@ mod tests {
         assert!(run(args).unwrap_err().to_string().contains("--timeout"));
         let args = run_args(&["--ram", "1MiB", "m.wasm"]).unwrap();
         assert!(run(args).unwrap_err().to_string().contains("at least 4 MiB"));
-        for command in ["measure", "verify", "deploy"] {
+        for command in ["measure", "deploy"] {
             assert!(Cli::try_parse_from(["halcyon", command]).is_ok());
         }
+    }
+
+    #[test]
+    fn verify_arguments() {
+        let cli = Cli::try_parse_from([
+            "halcyon", "verify", "--platform", "tdx", "q.bin", "--collateral", "c.json", "--report-data", "ab",
+            "--event-log", "log.txt", "--tcb-status", "UpToDate,SWHardeningNeeded", "--now", "5",
+        ])
+        .unwrap();
+        let Command::Verify(args) = cli.command else { panic!() };
+        assert!(matches!(args.platform, EvidencePlatform::Tdx));
+        assert_eq!(args.evidence, PathBuf::from("q.bin"));
+        assert_eq!(args.tcb_status, ["UpToDate", "SWHardeningNeeded"]);
+        assert_eq!((args.now, args.allow_debug), (Some(5), false));
+        let cli = Cli::try_parse_from(["halcyon", "verify", "--platform", "snp", "r.bin", "--vcek", "v.der"]).unwrap();
+        let Command::Verify(args) = cli.command else { panic!() };
+        assert_eq!(args.tcb_status, ["UpToDate"]);
+        assert!(args.policy.is_none() && args.expected_measurement.is_none());
+        assert!(Cli::try_parse_from(["halcyon", "verify", "r.bin"]).is_err(), "--platform is required");
+        assert!(Cli::try_parse_from(["halcyon", "verify", "--platform", "plain", "r.bin"]).is_err());
+        assert!(Cli::try_parse_from(["halcyon", "verify", "--platform", "snp"]).is_err(), "EVIDENCE is required");
     }
 
     #[test]

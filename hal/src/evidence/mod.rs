@@ -50,3 +50,5 @@ impl core::fmt::Display for EvidenceError {
         }
     }
 }
+
+impl core::error::Error for EvidenceError {}

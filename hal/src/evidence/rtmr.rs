@@ -67,6 +67,8 @@ impl fmt::Display for RtmrError {
     }
 }
 
+impl core::error::Error for RtmrError {}
+
 /// `rtmr = SHA-384(rtmr || value)`.
 pub fn extend(rtmr: &mut Rtmr, value: &Rtmr) {
     let mut h = Sha384::new();

@@ -152,6 +152,8 @@ impl fmt::Display for SnpReportError {
     }
 }
 
+impl core::error::Error for SnpReportError {}
+
 /// Which key signed the report (KEY_INFO bits 4:2, SIGNING_KEY).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SigningKey {

@@ -7,7 +7,9 @@
 //! - Intel TDX DCAP Quote Generation / Verification Library, appendix "TD Quote Format":
 //!   tables "Quote Header" (48 bytes, version 4 and 5), "TD Quote Body" (TDX 1.0, 584
 //!   bytes) and "TD Quote Body Descriptor" (version 5: body type 2 = TDX 1.0 body,
-//!   3 = TDX 1.5 body with TEE_TCB_SVN2 and MRSERVICETD, 648 bytes).
+//!   3 = TDX 1.5 body with TEE_TCB_SVN2 and MRSERVICETD, 648 bytes; 4 = TDX 1.5 body
+//!   followed by extensions (TD 1.5 "ex", as quotes from newer DCAP releases carry it):
+//!   only its leading TDX 1.5 body is read here).
 
 use core::fmt;
 use zerocopy::little_endian::{U16, U32};
@@ -28,6 +30,9 @@ pub const QUOTE_HEADER_SIZE: usize = 48;
 /// Version 5 TD Quote Body Descriptor TYPE values.
 pub const BODY_TYPE_TD10: u16 = 2;
 pub const BODY_TYPE_TD15: u16 = 3;
+pub const BODY_TYPE_TD15_EX: u16 = 4;
+/// Upper bound on a version 5 body size (a sanity limit; type 4 bodies are < 1 KiB).
+pub const MAX_BODY_SIZE: u32 = 64 * 1024;
 
 /// REPORTMACSTRUCT (TDX Module ABI, table "REPORTMACSTRUCT"), 256 bytes.
 #[repr(C)]
@@ -165,6 +170,10 @@ pub enum TdxReportError {
     TeeType(u32),
     /// Version 5 body descriptor of an unknown type, or whose size does not match it.
     BodyDescriptor { body_type: u16, size: u32 },
+    /// The signature data length is not that of its parts.
+    SignatureDataLength(usize),
+    /// The outer certification data is not QE report certification data (type 6).
+    CertificationDataType(u16),
 }
 
 impl fmt::Display for TdxReportError {
@@ -178,9 +187,15 @@ impl fmt::Display for TdxReportError {
             TdxReportError::BodyDescriptor { body_type, size } => {
                 write!(f, "quote body type {body_type} of {size} bytes is not a TD quote body")
             }
+            TdxReportError::CertificationDataType(t) => write!(f, "certification data type {t} is not 6 (QE report)"),
+            TdxReportError::SignatureDataLength(len) => {
+                write!(f, "signature data length {len} is not that of its signature, key and certification data")
+            }
         }
     }
 }
+
+impl core::error::Error for TdxReportError {}
 
 fn zero(offset: usize, field: &[u8]) -> Result<(), TdxReportError> {
     if field.iter().all(|&b| b == 0) { Ok(()) } else { Err(TdxReportError::Reserved { offset }) }
@@ -267,9 +282,47 @@ impl fmt::Display for TdAttributes {
 pub struct TdQuote<'a> {
     pub header: &'a QuoteHeader,
     pub body: &'a TdQuoteBody10,
-    /// TDX 1.5 fields of a version 5, body type 3 quote.
+    /// TDX 1.5 fields of a version 5, body type 3 or 4 quote.
     pub td15: Option<&'a TdQuoteBody15>,
+    /// The body type (version 4 quotes: [`BODY_TYPE_TD10`]).
+    pub body_type: u16,
+    /// Where the signature data (whose u32 length follows the body) ends in the quote:
+    /// what follows is not part of the quote (buffers are often zero-padded).
+    pub end: usize,
 }
+
+/// `rest` starts with the u32 signature data length; returns the offset in `quote` of
+/// the end of the signature data, which must fit.
+fn signature_data_end(quote: &[u8], rest: &[u8]) -> Result<usize, TdxReportError> {
+    let start = quote.len() - rest.len();
+    let (len, data) = U32::ref_from_prefix(rest).map_err(|_| TdxReportError::Length { actual: quote.len(), expected: start + 4 })?;
+    let len = usize::try_from(len.get()).unwrap_or(usize::MAX);
+    if len > data.len() {
+        return Err(TdxReportError::Length { actual: quote.len(), expected: start.saturating_add(4).saturating_add(len) });
+    }
+    // "ECDSA 256-bit Quote Signature Data Structure": signature (64), attestation key
+    // (64), QE certification data type (u16) and size (u32), then that many bytes; the
+    // outer length must be exactly that, so the framing has one reading.
+    let certification_size = data
+        .get(ECDSA_SIG_DATA_FIXED - 4..ECDSA_SIG_DATA_FIXED)
+        .and_then(|b| U32::read_from_bytes(b).ok())
+        .map(|size| usize::try_from(size.get()).unwrap_or(usize::MAX));
+    if certification_size.and_then(|size| size.checked_add(ECDSA_SIG_DATA_FIXED)) != Some(len) {
+        return Err(TdxReportError::SignatureDataLength(len));
+    }
+    // Version 4/5 TD quotes carry "QE Report Certification Data" (type 6) here.
+    let certification_type = data.get(128..130).and_then(|b| U16::read_from_bytes(b).ok()).map(|t| t.get());
+    if certification_type != Some(CERTIFICATION_DATA_QE_REPORT) {
+        return Err(TdxReportError::CertificationDataType(certification_type.unwrap_or(0)));
+    }
+    Ok(start + 4 + len)
+}
+
+/// Fixed part of the ECDSA quote signature data: signature, attestation key, QE
+/// certification data type and size.
+pub const ECDSA_SIG_DATA_FIXED: usize = 64 + 64 + 2 + 4;
+/// Certification data type "QE Report Certification Data".
+pub const CERTIFICATION_DATA_QE_REPORT: u16 = 6;
 
 impl<'a> TdQuote<'a> {
     /// Checked constructor over the start of a quote (header and body; the signature
@@ -284,8 +337,9 @@ impl<'a> TdQuote<'a> {
         }
         match header.version.get() {
             4 => {
-                let (body, _) = TdQuoteBody10::ref_from_prefix(rest).map_err(|_| short(QUOTE_HEADER_SIZE + 584))?;
-                Ok(TdQuote { header, body, td15: None })
+                let (body, rest) = TdQuoteBody10::ref_from_prefix(rest).map_err(|_| short(QUOTE_HEADER_SIZE + 584))?;
+                let end = signature_data_end(quote, rest)?;
+                Ok(TdQuote { header, body, td15: None, body_type: BODY_TYPE_TD10, end })
             }
             5 => {
                 let (body_type, rest) = U16::ref_from_prefix(rest).map_err(|_| short(QUOTE_HEADER_SIZE + 6))?;
@@ -293,12 +347,17 @@ impl<'a> TdQuote<'a> {
                 let (body_type, size) = (body_type.get(), size.get());
                 match (body_type, size) {
                     (BODY_TYPE_TD10, 584) => {
-                        let (body, _) = TdQuoteBody10::ref_from_prefix(rest).map_err(|_| short(QUOTE_HEADER_SIZE + 6 + 584))?;
-                        Ok(TdQuote { header, body, td15: None })
+                        let (body, rest) = TdQuoteBody10::ref_from_prefix(rest).map_err(|_| short(QUOTE_HEADER_SIZE + 6 + 584))?;
+                        let end = signature_data_end(quote, rest)?;
+                        Ok(TdQuote { header, body, td15: None, body_type, end })
                     }
-                    (BODY_TYPE_TD15, 648) => {
+                    (BODY_TYPE_TD15, 648) | (BODY_TYPE_TD15_EX, 648..=MAX_BODY_SIZE) => {
                         let (body, _) = TdQuoteBody15::ref_from_prefix(rest).map_err(|_| short(QUOTE_HEADER_SIZE + 6 + 648))?;
-                        Ok(TdQuote { header, body: &body.td10, td15: Some(body) })
+                        // The descriptor's SIZE (checked >= 648) says where the body ends.
+                        let body_len = usize::try_from(size).map_err(|_| short(usize::MAX))?;
+                        let after = rest.get(body_len..).ok_or_else(|| short(QUOTE_HEADER_SIZE + 6 + body_len))?;
+                        let end = signature_data_end(quote, after)?;
+                        Ok(TdQuote { header, body: &body.td10, td15: Some(body), body_type, end })
                     }
                     _ => Err(TdxReportError::BodyDescriptor { body_type, size }),
                 }
@@ -346,7 +405,12 @@ pub(crate) mod tests {
             q.extend_from_slice(&(body.len() as u32).to_le_bytes());
         }
         q.extend_from_slice(&body);
-        q.extend_from_slice(&[0xEE; 16]); // Signature data (not read here).
+        // Signature data: signature, key, certification data type 5 and 16 bytes of it.
+        q.extend_from_slice(&(ECDSA_SIG_DATA_FIXED as u32 + 16).to_le_bytes());
+        q.extend_from_slice(&[0xEE; 128]);
+        q.extend_from_slice(&CERTIFICATION_DATA_QE_REPORT.to_le_bytes());
+        q.extend_from_slice(&16u32.to_le_bytes());
+        q.extend_from_slice(&[0xCE; 16]);
         q
     }
 
@@ -394,13 +458,27 @@ pub(crate) mod tests {
             assert_eq!(parsed.body.rtmr[0], [0x33; 48]);
             assert_eq!(parsed.body.reportdata, [0x44; 64]);
             assert_eq!(parsed.td15.is_some(), td15);
+            assert_eq!(parsed.end, q.len());
         }
+        let mut q = sample_quote(4, false);
+        q.extend_from_slice(&[0; 8]);
+        assert_eq!(TdQuote::parse(&q).unwrap().end, q.len() - 8, "padding is not signature data");
+        let at = QUOTE_HEADER_SIZE + 584;
+        q[at] += 1;
+        assert_eq!(TdQuote::parse(&q).map(|_| ()), Err(TdxReportError::SignatureDataLength(151)));
+        q[at] += 8;
+        assert!(matches!(TdQuote::parse(&q), Err(TdxReportError::Length { .. })), "signature data past the end");
+        q[at] -= 9;
+        q[at + 4 + 128] = 5;
+        assert_eq!(TdQuote::parse(&q).map(|_| ()), Err(TdxReportError::CertificationDataType(5)));
         let mut q = sample_quote(3, false);
         assert_eq!(TdQuote::parse(&q).map(|_| ()), Err(TdxReportError::QuoteVersion(3)));
         q[0] = 4;
         q[4] = 0;
         assert_eq!(TdQuote::parse(&q).map(|_| ()), Err(TdxReportError::TeeType(0)));
         let mut q = sample_quote(5, true);
+        q[48] = 4;
+        assert!(TdQuote::parse(&q).unwrap().td15.is_some(), "type 4 starts with the TDX 1.5 body");
         q[48] = 9;
         assert_eq!(TdQuote::parse(&q).map(|_| ()), Err(TdxReportError::BodyDescriptor { body_type: 9, size: 648 }));
         let q = sample_quote(4, false);
