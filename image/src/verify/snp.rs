@@ -260,4 +260,4 @@ fn check_policy(report: &AttestationReport, expect: &Expectations, out: &mut Ver
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

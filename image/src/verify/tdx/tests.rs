@@ -172,3 +172,24 @@ fn debug_tds_are_refused_unless_allowed() {
     let allow = Expectations { allow_debug: true, ..Default::default() };
     assert!(check_attributes(debug, &allow, &mut out).is_ok());
 }
+
+#[test]
+fn mutated_collateral_never_panics_or_verifies() {
+    let Some(s) = sample("tdx_quote", V4_WHEN) else { return };
+    let mut state = 0xc011_u64;
+    let expect = any_status();
+    for _ in 0..300 {
+        let collateral = crate::verify::snp::tests::mutate(&mut state, &s.collateral);
+        if collateral == s.collateral {
+            continue;
+        }
+        // JSON whitespace is not signed, nor are the copies of Intel's root certificate in
+        // the issuer chains (the root is dcap-qvl's own); the TCB info and QE identity
+        // and their signatures are, and must be unchanged in anything that verifies.
+        if verify(&s.quote, &collateral, &expect, s.when).is_ok() {
+            let (original, changed) = (parse_collateral(&s.collateral).unwrap(), parse_collateral(&collateral).unwrap());
+            assert!(changed.tcb_info == original.tcb_info && changed.tcb_info_signature == original.tcb_info_signature);
+            assert!(changed.qe_identity == original.qe_identity && changed.qe_identity_signature == original.qe_identity_signature);
+        }
+    }
+}
