@@ -80,7 +80,8 @@ struct VerifyArgs {
     /// The evidence: an SNP ATTESTATION_REPORT (1184 bytes) or a TD quote, binary or hex
     #[arg(value_name = "EVIDENCE")]
     evidence: PathBuf,
-    /// SNP: the VCEK certificate (DER or PEM, from AMD KDS) that signed the report
+    /// SNP: the VCEK certificate (DER or PEM, from AMD KDS) that signed the report; in a PEM chain
+    /// the first certificate (AMD's ASK and ARK are built in: Milan, Genoa, Turin)
     #[arg(long, value_name = "FILE")]
     vcek: Option<PathBuf>,
     /// TDX: the quote's collateral (JSON: Intel PCS TCB info, QE identity, CRLs; as dcap-qvl writes it)

@@ -14,7 +14,7 @@
 use super::amd_roots::{self, AmdProduct};
 use super::{check_bytes, Expectations, PolicyRequirement, Verified, VerifyError, VerifyTime};
 use der::asn1::{Ia5StringRef, ObjectIdentifier};
-use der::{Decode, DecodePem, Encode};
+use der::{Decode, Encode};
 use halcyon_hal::evidence::snp_report::{AttestationReport, GuestPolicy, SigningKey, TcbLayout};
 use halcyon_hal::measurement::hex;
 use p384::ecdsa::signature::Verifier;
@@ -50,10 +50,17 @@ pub fn policy_flags() -> Vec<(&'static str, u64)> {
     GuestPolicy::FLAGS.to_vec()
 }
 
-/// Parses a certificate given as DER or PEM.
+/// Parses a certificate given as DER or PEM. A PEM file may hold a chain (as tools
+/// write VCEK, ASK and ARK together): its first certificate is taken; the ASK and ARK
+/// used are always AMD's built-in ones.
 pub fn parse_certificate(cert: &'static str, bytes: &[u8]) -> Result<Certificate, VerifyError> {
-    let parsed = if bytes.starts_with(b"-----BEGIN") { Certificate::from_pem(bytes) } else { Certificate::from_der(bytes) };
-    parsed.map_err(|e| VerifyError::Certificate { cert, reason: format!("does not parse: {e}") })
+    let bad = |reason: String| VerifyError::Certificate { cert, reason };
+    if bytes.starts_with(b"-----BEGIN") {
+        let chain = Certificate::load_pem_chain(bytes).map_err(|e| bad(format!("does not parse: {e}")))?;
+        chain.into_iter().next().ok_or_else(|| bad("the PEM file holds no certificate".into()))
+    } else {
+        Certificate::from_der(bytes).map_err(|e| bad(format!("does not parse: {e}")))
+    }
 }
 
 /// The TCB and chip ID a VCEK was issued for.

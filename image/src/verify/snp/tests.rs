@@ -41,6 +41,13 @@ fn real_milan_report_verifies() {
     // The VCEK as PEM works as well as DER.
     let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &vcek).unwrap();
     assert!(verify(&report, pem.as_bytes(), &Expectations::default(), testdata::unix(WHEN)).is_ok());
+    // ... and a PEM chain file whose first certificate is the VCEK.
+    let Some(chain) = testdata::read(SEV, "tests/certs_data/cert_chain_milan") else { return };
+    let mut with_chain = pem.into_bytes();
+    with_chain.extend_from_slice(&chain);
+    assert!(verify(&report, &with_chain, &Expectations::default(), testdata::unix(WHEN)).is_ok());
+    // A chain whose first certificate is the ASK is not a VCEK.
+    assert!(verify(&report, &chain, &Expectations::default(), testdata::unix(WHEN)).is_err());
 }
 
 #[test]

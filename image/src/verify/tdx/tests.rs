@@ -193,3 +193,29 @@ fn mutated_collateral_never_panics_or_verifies() {
         }
     }
 }
+
+#[test]
+fn quote_layouts_agree_with_dcap_qvl() {
+    // Halcyon's TD quote layout (hal) reads the same fields as dcap-qvl's decoder, for
+    // v4 (TDX 1.0 body), v5 type 3 (TDX 1.5) and v5 type 4 (TDX 1.5 with extensions).
+    for (name, body_type) in [("tdx_quote", 2), ("tdx_quote_outdated", 3), ("tdx_quote_td15ex", 4)] {
+        let Some(quote) = testdata::read(DCAP_QVL, &format!("sample/{name}")) else { return };
+        let ours = TdQuote::parse(&quote).unwrap();
+        let theirs = dcap_qvl::quote::Quote::parse(&quote).unwrap();
+        assert_eq!(ours.body_type, body_type, "{name}");
+        assert_eq!(ours.header.version.get(), theirs.header.version, "{name}");
+        let td = theirs.report.as_td10().unwrap();
+        assert_eq!(ours.body.mrtd, td.mr_td, "{name}");
+        assert_eq!(ours.body.rtmr, [td.rt_mr0, td.rt_mr1, td.rt_mr2, td.rt_mr3], "{name}");
+        assert_eq!(ours.body.reportdata, td.report_data, "{name}");
+        assert_eq!(ours.body.td_attributes, td.td_attributes, "{name}");
+        assert_eq!(ours.body.mrseam, td.mr_seam, "{name}");
+        match (ours.td15, theirs.report.as_td15()) {
+            (Some(a), Some(b)) => assert_eq!((a.tee_tcb_svn2, a.mrservicetd), (b.tee_tcb_svn2, b.mr_service_td), "{name}"),
+            (None, None) => {}
+            _ => panic!("{name}: TDX 1.5 body seen by one parser only"),
+        }
+        // The signature data ends where dcap-qvl's does; what follows is padding.
+        assert!(quote[ours.end..].iter().all(|&b| b == 0), "{name}");
+    }
+}
