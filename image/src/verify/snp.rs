@@ -14,7 +14,7 @@
 use super::amd_roots::{self, AmdProduct};
 use super::{check_bytes, Expectations, PolicyRequirement, Verified, VerifyError, VerifyTime};
 use der::asn1::{Ia5StringRef, ObjectIdentifier};
-use der::{Decode, Encode};
+use der::{Decode, DecodePem, Encode};
 use halcyon_hal::evidence::snp_report::{AttestationReport, GuestPolicy, SigningKey, TcbLayout};
 use halcyon_hal::measurement::hex;
 use p384::ecdsa::signature::Verifier;
@@ -56,8 +56,9 @@ pub fn policy_flags() -> Vec<(&'static str, u64)> {
 pub fn parse_certificate(cert: &'static str, bytes: &[u8]) -> Result<Certificate, VerifyError> {
     let bad = |reason: String| VerifyError::Certificate { cert, reason };
     if bytes.starts_with(b"-----BEGIN") {
-        let chain = Certificate::load_pem_chain(bytes).map_err(|e| bad(format!("does not parse: {e}")))?;
-        chain.into_iter().next().ok_or_else(|| bad("the PEM file holds no certificate".into()))
+        const END: &[u8] = b"-----END CERTIFICATE-----";
+        let end = bytes.windows(END.len()).position(|w| w == END).ok_or_else(|| bad("the PEM file holds no certificate".into()))?;
+        Certificate::from_pem(&bytes[..end + END.len()]).map_err(|e| bad(format!("does not parse: {e}")))
     } else {
         Certificate::from_der(bytes).map_err(|e| bad(format!("does not parse: {e}")))
     }
@@ -103,9 +104,10 @@ pub fn vcek_tcb(vcek: &Certificate) -> Result<VcekTcb, VerifyError> {
 /// salt 48, that the names chain, and that `subject` is valid at `now`.
 fn verify_pss_signed(issuer: &Certificate, subject: &Certificate, subject_role: &'static str) -> Result<(), VerifyError> {
     let tbs = subject.tbs_certificate();
-    let chain_err = |reason: String| VerifyError::Chain(format!("{subject_role} is not signed by {}: {reason}", tbs.issuer()));
-    if tbs.issuer() != issuer.tbs_certificate().subject() {
-        return Err(chain_err(format!("its issuer is not {}", issuer.tbs_certificate().subject())));
+    let issuer_name = issuer.tbs_certificate().subject();
+    let chain_err = |reason: String| VerifyError::Chain(format!("{subject_role} (issued by {}) is not signed by {issuer_name}: {reason}", tbs.issuer()));
+    if tbs.issuer() != issuer_name {
+        return Err(chain_err("the names differ".into()));
     }
     let alg = subject.signature_algorithm();
     if alg != tbs.signature() {
@@ -239,9 +241,11 @@ pub fn verify_into(report_bytes: &[u8], vcek_bytes: &[u8], expect: &Expectations
     let tcb = vcek_tcb(&vcek)?;
     let product = verify_vcek_chain(&vcek, &tcb, now)?;
     out.ok(format!("VCEK -> ASK -> ARK chain to AMD's {} root (RSASSA-PSS SHA-384)", product.name));
+    // Chip and TCB first: a VCEK for another chip or TCB is the likeliest mistake, and
+    // this names it; the signature is checked either way.
+    out.ok(check_tcb(report, &tcb)?);
     verify_report_signature(report, &vcek)?;
     out.ok("report signature (ECDSA P-384, SHA-384) by the VCEK");
-    out.ok(check_tcb(report, &tcb)?);
     check_policy(report, expect, out)?;
     check_bytes(out, "measurement", expect.measurement.as_deref(), &report.measurement)?;
     check_bytes(out, "report data", expect.report_data.as_deref(), &report.report_data)?;

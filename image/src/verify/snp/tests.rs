@@ -125,7 +125,11 @@ fn wrong_chains_are_rejected() {
     let product = verify_vcek_chain(&turin_cert, &turin_tcb, when).expect("the Turin VCEK chains to Turin's roots");
     assert_eq!(product.name, "Turin");
     let e = verify(&report, &turin, &Expectations::default(), when).unwrap_err();
-    assert!(matches!(e, VerifyError::Signature(_)), "{e}");
+    assert!(matches!(e, VerifyError::Tcb(_)), "{e}");
+    // A report of another chip at the same TCB: only the signature can tell.
+    let chip_tcb = VcekTcb { fmc_spl: None, ..vcek_tcb(&vcek).unwrap() };
+    assert!(check_tcb(AttestationReport::parse(&report).unwrap(), &chip_tcb).is_ok());
+    assert!(matches!(verify_report_signature(AttestationReport::parse(&report).unwrap(), &turin_cert), Err(VerifyError::Signature(_))));
     // Out of the VCEK's validity.
     let e = verify(&report, &vcek_der, &Expectations::default(), testdata::unix(1_924_992_000)).unwrap_err();
     assert!(e.to_string().contains("VCEK certificate: valid from"), "{e}");
