@@ -10,6 +10,11 @@
 //!   extensions) and `tdx_quote_outdated` (v5, TD 1.5 body, out-of-date TCB), each with
 //!   its `*_collateral.json` (Intel PCS collateral at the time the quote was taken).
 
+//!
+//! Published vectors no crates.io package ships are read, when present, from
+//! `<repo>/../shared/testdata/` (or `$HALCYON_TESTDATA`), and the tests that need them
+//! are skipped with a note otherwise (see [`shared`]).
+
 use std::path::PathBuf;
 
 pub const SEV: &str = "sev-8.0.0";
@@ -44,4 +49,19 @@ pub fn read(package: &str, file: &str) -> Option<Vec<u8>> {
 /// Milan VCEK was issued 2023-04-03; the dcap-qvl v4 sample collateral 2025-06-19).
 pub fn unix(secs: u64) -> super::VerifyTime {
     super::VerifyTime(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
+/// A published file under the shared test-data directory (`$HALCYON_TESTDATA`, else
+/// `<repo>/../shared/testdata`), or `None` with a note on stderr when it is not there.
+pub fn shared(file: &str) -> Option<Vec<u8>> {
+    let dir = std::env::var_os("HALCYON_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"));
+    match std::fs::read(dir.join(file)) {
+        Ok(bytes) => Some(bytes),
+        Err(_) => {
+            eprintln!("note: skipped: shared test data {file} is not in {}", dir.display());
+            None
+        }
+    }
 }

@@ -4,6 +4,7 @@
 use super::*;
 use crate::verify::testdata::{self, SEV};
 use crate::verify::{evidence_bytes, parse_hex_arg};
+use halcyon_hal::evidence::snp_report::SIGNED_LEN;
 
 /// MEASUREMENT and REPORT_DATA of `sev` 8.0.0 `tests/certs_data/report_milan.hex`.
 const MILAN_MEASUREMENT: &str = "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f";
@@ -251,4 +252,58 @@ fn mutated_reports_and_vceks_never_panic_or_verify() {
             panic!("mutated VCEK verified");
         }
     }
+}
+
+/// Verifies a published report with its VCEK, then checks that any change to a signed
+/// byte is refused (signature and TCB checks, as in `every_single_byte_change_is_rejected`).
+fn verify_published(report: &[u8], vcek_bytes: &[u8], when: u64, product: &str, measurement: &str) {
+    let verified = verify(report, vcek_bytes, &Expectations::default(), testdata::unix(when)).unwrap();
+    assert!(verified.lines.iter().any(|l| l.contains(&format!("AMD's {product} root"))), "{:?}", verified.lines);
+    assert_eq!(hex(&AttestationReport::parse(report).unwrap().measurement), measurement);
+    let vcek = parse_certificate("VCEK", vcek_bytes).unwrap();
+    let tcb = vcek_tcb(&vcek).unwrap();
+    for at in 0..SIGNED_LEN {
+        let mut tampered = report.to_vec();
+        tampered[at] ^= 0x01;
+        let accepted = AttestationReport::parse(&tampered)
+            .is_ok_and(|r| verify_report_signature(r, &vcek).is_ok() && check_tcb(r, &tcb).is_ok());
+        assert!(!accepted, "{product}: a change at {at:#x} was accepted");
+    }
+}
+
+
+#[test]
+fn published_genoa_report_verifies() {
+    // confidential-containers/trustee, deps/verifier/test_data/az-snp-vtpm/: an Azure
+    // CVM's evidence (its "report" is an HCL report: a 32-byte header, then the SNP
+    // ATTESTATION_REPORT, version 3, from a Genoa part) and that chip's VCEK.
+    let (Some(evidence), Some(vcek)) =
+        (testdata::shared("snp/trustee/evidence-genoa.json"), testdata::shared("snp/trustee/vcek-genoa.pem"))
+    else {
+        return;
+    };
+    let evidence: serde_json::Value = serde_json::from_slice(&evidence).unwrap();
+    let hcl: Vec<u8> = serde_json::from_value(evidence["report"].clone()).unwrap();
+    let report = &hcl[32..32 + 0x4A0];
+    // 2025-06-01: inside the VCEK's validity (2025-01-24 to 2032-01-24).
+    verify_published(report, &vcek, 1_748_736_000, "Genoa",
+        "f57dc09a507c6ecd82369bffb600f0003792f4d99bc26e985ec0c266fc34faf3706faf814c9e61065768a6ff917c89ae");
+}
+
+#[test]
+fn published_milan_report_of_another_chip_verifies() {
+    // confidential-containers/trustee, deps/verifier/test_data/snp/: test-report.bin
+    // (version 2, Milan) and its VCEK; test-vlek-report.bin is signed with a VLEK.
+    let (Some(report), Some(vcek)) = (testdata::shared("snp/trustee/test-report.bin"), testdata::shared("snp/trustee/test-vcek.der"))
+    else {
+        return;
+    };
+    verify_published(&report, &vcek, WHEN, "Milan",
+        "a1f3930413247bb38cfc171579ea3c12d5fe4901f0c792f63fd75d98f1ef827c23500644e0e692e6be917f9050d3d38c");
+    // The sev package's Milan VCEK is another chip's.
+    let Some((_, other_vcek)) = milan() else { return };
+    assert!(matches!(verify(&report, &other_vcek, &Expectations::default(), testdata::unix(WHEN)), Err(VerifyError::Tcb(_))));
+    let Some(vlek_report) = testdata::shared("snp/trustee/test-vlek-report.bin") else { return };
+    let e = verify(&vlek_report, &vcek, &Expectations::default(), testdata::unix(WHEN)).unwrap_err();
+    assert!(e.to_string().contains("VLEK"), "{e}");
 }
