@@ -387,6 +387,53 @@ mod tests {
         assert!(Cli::try_parse_from(["halcyon", "verify", "--platform", "snp"]).is_err(), "EVIDENCE is required");
     }
 
+    /// `halcyon verify` end to end on the published vectors (see `verify::testdata`).
+    #[test]
+    fn verify_command_on_published_evidence() {
+        use verify::testdata::{package_dir, DCAP_QVL, SEV};
+        let (Some(sev), Some(dcap)) = (package_dir(SEV), package_dir(DCAP_QVL)) else { return };
+        let run = |argv: &[String]| {
+            let cli = Cli::try_parse_from(["halcyon", "verify"].iter().map(|s| s.to_string()).chain(argv.iter().cloned())).unwrap();
+            let Command::Verify(args) = cli.command else { panic!() };
+            verify_evidence(args)
+        };
+        let path = |dir: &std::path::Path, file: &str| dir.join(file).display().to_string();
+        let snp = |extra: &[&str]| {
+            let mut argv = vec![
+                "--platform".to_string(), "snp".into(), path(&sev, "tests/certs_data/report_milan.hex"),
+                "--vcek".into(), path(&sev, "tests/certs_data/vcek_milan.der"), "--now".into(), "1735689600".into(),
+            ];
+            argv.extend(extra.iter().map(|s| s.to_string()));
+            run(&argv)
+        };
+        assert_eq!(snp(&["--report-data", "d447b55d197491bfe15cf298f9de9986b7a7c4be2468b4f6e2d53b71d7c645810b0f2cdfca0040433be063fc1a8293f0f3f8dae7b79fecb3d1cd82bd6a93ebfd"]).unwrap(), 0);
+        let e = snp(&["--expected-measurement", &"00".repeat(48)]).unwrap_err().to_string();
+        assert!(e.starts_with("verification failed: measurement is 7a1e5c26"), "{e}");
+        assert!(snp(&["--policy", "no-smt"]).unwrap_err().to_string().contains("sets SMT"));
+        assert!(snp(&["--event-log", "/nonexistent"]).is_err());
+        let tdx = |extra: &[&str]| {
+            let mut argv = vec![
+                "--platform".to_string(), "tdx".into(), path(&dcap, "sample/tdx_quote"),
+                "--collateral".into(), path(&dcap, "sample/tdx_quote_collateral.json"), "--now".into(), "1750329147".into(),
+            ];
+            argv.extend(extra.iter().map(|s| s.to_string()));
+            run(&argv)
+        };
+        assert_eq!(tdx(&[]).unwrap(), 0);
+        let e = tdx(&["--tcb-status", "OutOfDate"]).unwrap_err().to_string();
+        assert!(e.contains("TCB status is UpToDate"), "{e}");
+        let log = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(log.path(), "workload hello sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n").unwrap();
+        let e = tdx(&["--event-log", &log.path().display().to_string()]).unwrap_err().to_string();
+        assert!(e.contains("RTMR1 is 0084452c"), "{e}");
+        std::fs::write(log.path(), "firmware x sha256:00\n").unwrap();
+        let e = tdx(&["--event-log", &log.path().display().to_string()]).unwrap_err();
+        assert!(format!("{e:#}").contains("line 1: kind is not"), "{e:#}");
+        // Without --vcek / --collateral.
+        assert!(run(&["--platform".into(), "snp".into(), path(&sev, "tests/certs_data/report_milan.hex")]).is_err());
+        assert!(run(&["--platform".into(), "tdx".into(), path(&dcap, "sample/tdx_quote")]).is_err());
+    }
+
     #[test]
     fn bundle_and_build_arguments() {
         let cli = Cli::try_parse_from(["halcyon", "bundle", "-o", "b.hcb", "a.wasm", "b.wasm"]).unwrap();

@@ -10,7 +10,7 @@ pub mod amd_roots;
 pub mod snp;
 pub mod tdx;
 #[cfg(test)]
-mod testdata;
+pub(crate) mod testdata;
 
 use halcyon_hal::evidence::EvidenceError;
 use halcyon_hal::measurement::{hex, Measurement};
