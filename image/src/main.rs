@@ -103,6 +103,9 @@ struct VerifyArgs {
     /// TDX: Halcyon's measurement log (`KIND NAME sha256:HEX` lines) to replay into RTMR1 and RTMR2
     #[arg(long, value_name = "FILE")]
     event_log: Option<PathBuf>,
+    /// TDX: an RTMR value to expect, INDEX=HEX (48 bytes); may be repeated
+    #[arg(long = "rtmr", value_name = "INDEX=HEX")]
+    rtmr: Vec<String>,
     /// TDX: platform TCB statuses to accept
     #[arg(long, value_name = "STATUS", value_delimiter = ',', default_value = verify::tdx::DEFAULT_TCB_STATUS)]
     tcb_status: Vec<String>,
@@ -238,6 +241,7 @@ fn verify_evidence(args: VerifyArgs) -> anyhow::Result<i32> {
         policy: args.policy.as_deref().map(|spec| PolicyRequirement::parse(spec, &flags, is_snp)).transpose()?,
         allow_debug: args.allow_debug,
         event_log,
+        rtmrs: args.rtmr.iter().map(|text| verify::parse_rtmr_arg(text)).collect::<Result<_, _>>()?,
         tcb_statuses: args.tcb_status.clone(),
     };
     let now = VerifyTime(match args.now {
@@ -420,6 +424,11 @@ mod tests {
             run(&argv)
         };
         assert_eq!(tdx(&[]).unwrap(), 0);
+        let rtmr0 = "44c0197b39157fdd7a4dcc44767f9d6b0bb3977c7a8e347b8492f827fe9d9e5c48aca29b220b80b6a540cf994b9bc9c0";
+        assert_eq!(tdx(&["--rtmr", &format!("0={rtmr0}"), "--rtmr", &format!("3={}", "00".repeat(48))]).unwrap(), 0);
+        let e = tdx(&["--rtmr", &format!("3={rtmr0}")]).unwrap_err().to_string();
+        assert!(e.contains("RTMR3 is 0000"), "{e}");
+        assert!(snp(&["--rtmr", &format!("0={rtmr0}")]).is_err());
         let e = tdx(&["--tcb-status", "OutOfDate"]).unwrap_err().to_string();
         assert!(e.contains("TCB status is UpToDate"), "{e}");
         let log = tempfile::NamedTempFile::new().unwrap();

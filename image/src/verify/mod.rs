@@ -30,6 +30,8 @@ pub struct Expectations {
     pub allow_debug: bool,
     /// TDX: the measurement log to replay into RTMR1 and RTMR2.
     pub event_log: Option<Vec<Measurement>>,
+    /// TDX: RTMR values expected outright (index, 48 bytes), e.g. RTMR0 of the firmware.
+    pub rtmrs: Vec<(usize, Vec<u8>)>,
     /// TDX: the TCB statuses accepted from the collateral (e.g. `UpToDate`).
     pub tcb_statuses: Vec<String>,
 }
@@ -177,6 +179,18 @@ impl From<EvidenceError> for VerifyError {
     }
 }
 
+/// Parses `--rtmr INDEX=HEX` (index 0 to 3, 48 bytes).
+pub fn parse_rtmr_arg(text: &str) -> Result<(usize, Vec<u8>), VerifyError> {
+    let bad = || VerifyError::Usage(format!("--rtmr `{text}`: expected INDEX=HEX with INDEX 0 to 3 and 48 bytes of hex"));
+    let (index, value) = text.split_once('=').ok_or_else(bad)?;
+    let index: usize = index.trim().parse().map_err(|_| bad())?;
+    let value = parse_hex_arg("--rtmr", value, 48)?;
+    if index > 3 || value.len() != 48 {
+        return Err(bad());
+    }
+    Ok((index, value))
+}
+
 /// Parses a hex argument of at most `max` bytes (an optional `0x` prefix is allowed).
 pub fn parse_hex_arg(flag: &str, text: &str, max: usize) -> Result<Vec<u8>, VerifyError> {
     let digits = text.trim().strip_prefix("0x").unwrap_or(text.trim());
@@ -269,6 +283,10 @@ mod tests {
         let e = check_bytes(&mut out, "report data", Some(&[2]), &[1, 0]).unwrap_err();
         assert_eq!(e.to_string(), "report data is 0100, expected 0200");
         assert!(check_bytes(&mut out, "m", None, &[1]).is_ok());
+        assert_eq!(parse_rtmr_arg(&format!("2={}", "ab".repeat(48))).unwrap(), (2, vec![0xab; 48]));
+        for bad in ["2", "4=00", &format!("4={}", "ab".repeat(48)), &format!("x={}", "ab".repeat(48)), "1=abab"] {
+            assert!(parse_rtmr_arg(bad).is_err(), "{bad}");
+        }
         assert_eq!(out.lines.len(), 2);
     }
 }

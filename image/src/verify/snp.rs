@@ -227,8 +227,8 @@ pub fn verify(report_bytes: &[u8], vcek_bytes: &[u8], expect: &Expectations, now
 /// [`verify`], adding each check that passed to `out` (so a failure can be shown after
 /// what did verify).
 pub fn verify_into(report_bytes: &[u8], vcek_bytes: &[u8], expect: &Expectations, now: VerifyTime, out: &mut Verified) -> Result<(), VerifyError> {
-    if expect.event_log.is_some() {
-        return Err(VerifyError::Usage("--event-log: SEV-SNP has no RTMRs to replay a log into".into()));
+    if expect.event_log.is_some() || !expect.rtmrs.is_empty() {
+        return Err(VerifyError::Usage("--event-log, --rtmr: SEV-SNP has no RTMRs".into()));
     }
     let report = AttestationReport::parse(report_bytes).map_err(halcyon_hal::evidence::EvidenceError::from)?;
     out.ok(format!("SNP attestation report, version {}, VMPL {}", report.version.get(), report.vmpl.get()));

@@ -95,6 +95,10 @@ pub fn verify_into(quote: &[u8], collateral: &[u8], expect: &Expectations, now: 
     check_attributes(parsed.td_attributes(), expect, out)?;
     check_bytes(out, "MRTD", expect.measurement.as_deref(), &body.mrtd)?;
     check_bytes(out, "report data", expect.report_data.as_deref(), &body.reportdata)?;
+    for (index, expected) in &expect.rtmrs {
+        let actual = body.rtmr.get(*index).ok_or_else(|| VerifyError::Usage(format!("there is no RTMR{index}")))?;
+        check_bytes(out, &format!("RTMR{index}"), Some(expected), actual)?;
+    }
     check_rtmrs(&body.rtmr, expect.event_log.as_deref(), out)?;
     Ok(())
 }
