@@ -14,6 +14,7 @@ pub mod cabi;
 pub mod channel;
 pub mod civil_time;
 pub mod crypto;
+pub mod evidence;
 pub mod measurement;
 pub mod net_config;
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod paths;
 mod qemu;
 mod run;
 mod size;
+mod verify;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -60,8 +61,8 @@ enum Command {
         #[arg(value_name = "FIRMWARE", env = "HALCYON_IMAGE")]
         firmware: Option<PathBuf>,
     },
-    /// Verify attestation evidence against an expected measurement (not implemented yet)
-    Verify,
+    /// Verify attestation evidence (an SEV-SNP report or a TD quote) and check it against what you expect
+    Verify(VerifyArgs),
     /// Attest a running Halcyon VM and send it a workload (not implemented yet)
     Deploy,
 }
@@ -74,6 +75,57 @@ enum Platform {
     Snp,
     /// Intel TDX (not supported yet)
     Tdx,
+}
+
+/// Where attestation evidence comes from.
+#[derive(Clone, Copy, ValueEnum)]
+enum EvidencePlatform {
+    /// AMD SEV-SNP: an ATTESTATION_REPORT signed by the chip's VCEK
+    Snp,
+    /// Intel TDX: a TD quote (version 4 or 5) signed by the quoting enclave
+    Tdx,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// Which kind of evidence EVIDENCE is
+    #[arg(long, value_enum)]
+    platform: EvidencePlatform,
+    /// The evidence: an SNP ATTESTATION_REPORT (1184 bytes) or a TD quote, binary or hex
+    #[arg(value_name = "EVIDENCE")]
+    evidence: PathBuf,
+    /// SNP: the VCEK certificate (DER or PEM, from AMD KDS) that signed the report; in a PEM chain
+    /// the first certificate (AMD's ASK and ARK are built in: Milan, Genoa, Turin)
+    #[arg(long, value_name = "FILE")]
+    vcek: Option<PathBuf>,
+    /// TDX: the quote's collateral (JSON: Intel PCS TCB info, QE identity, CRLs; as dcap-qvl writes it)
+    #[arg(long, value_name = "FILE")]
+    collateral: Option<PathBuf>,
+    /// The launch measurement to expect (SNP MEASUREMENT, TDX MRTD; 48 bytes hex)
+    #[arg(long, value_name = "HEX")]
+    expected_measurement: Option<String>,
+    /// The report data to expect (up to 64 bytes hex; shorter values are zero-extended)
+    #[arg(long, value_name = "HEX")]
+    report_data: Option<String>,
+    /// Guest policy (SNP) or TD attributes (TDX) to require, comma-separated:
+    /// exact=0xHEX, FLAG (must be set), no-FLAG (must be clear), min-abi=MAJOR.MINOR (SNP)
+    #[arg(long, value_name = "SPEC")]
+    policy: Option<String>,
+    /// Accept a guest whose policy or attributes allow debugging
+    #[arg(long)]
+    allow_debug: bool,
+    /// TDX: Halcyon's measurement log (`KIND NAME sha256:HEX` lines) to replay into RTMR1 and RTMR2
+    #[arg(long, value_name = "FILE")]
+    event_log: Option<PathBuf>,
+    /// TDX: an RTMR value to expect, INDEX=HEX (48 bytes); may be repeated
+    #[arg(long = "rtmr", value_name = "INDEX=HEX")]
+    rtmr: Vec<String>,
+    /// TDX: platform TCB statuses to accept
+    #[arg(long, value_name = "STATUS", value_delimiter = ',', default_value = verify::tdx::DEFAULT_TCB_STATUS)]
+    tcb_status: Vec<String>,
+    /// Verify as at this time (seconds since 1970) instead of now, e.g. old evidence with its collateral
+    #[arg(long, value_name = "UNIX_SECS")]
+    now: Option<u64>,
 }
 
 #[derive(Args)]
@@ -209,6 +261,68 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     })
 }
 
+/// `halcyon verify`: prints each check that passed; exit 0 only if all did.
+fn verify_evidence(args: VerifyArgs) -> anyhow::Result<i32> {
+    use anyhow::Context;
+    use verify::{Expectations, PolicyRequirement, Verified, VerifyTime};
+    let read = |path: &PathBuf| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+    let flags = match args.platform {
+        EvidencePlatform::Snp => verify::snp::policy_flags(),
+        EvidencePlatform::Tdx => verify::tdx::policy_flags(),
+    };
+    let is_snp = matches!(args.platform, EvidencePlatform::Snp);
+    let event_log = match &args.event_log {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let entries = halcyon_hal::evidence::rtmr::parse_event_log(&text).with_context(|| format!("--event-log {}", path.display()))?;
+            Some(entries)
+        }
+        None => None,
+    };
+    let expect = Expectations {
+        measurement: match &args.expected_measurement {
+            Some(text) => {
+                let bytes = verify::parse_hex_arg("--expected-measurement", text, 48)?;
+                anyhow::ensure!(bytes.len() == 48, "--expected-measurement: {} bytes, a measurement has 48", bytes.len());
+                Some(bytes)
+            }
+            None => None,
+        },
+        report_data: args.report_data.as_deref().map(|t| verify::parse_hex_arg("--report-data", t, 64)).transpose()?,
+        policy: args.policy.as_deref().map(|spec| PolicyRequirement::parse(spec, &flags, is_snp)).transpose()?,
+        allow_debug: args.allow_debug,
+        event_log,
+        rtmrs: args.rtmr.iter().map(|text| verify::parse_rtmr_arg(text)).collect::<Result<_, _>>()?,
+        tcb_statuses: args.tcb_status.clone(),
+    };
+    let now = VerifyTime(match args.now {
+        Some(secs) => std::time::UNIX_EPOCH + Duration::from_secs(secs),
+        None => std::time::SystemTime::now(),
+    });
+    let evidence = verify::evidence_bytes(&read(&args.evidence)?);
+    let mut out = Verified::default();
+    let result = match args.platform {
+        EvidencePlatform::Snp => {
+            let vcek = args.vcek.as_ref().context("--platform snp needs --vcek FILE (the VCEK certificate from AMD KDS)")?;
+            verify::snp::verify_into(&evidence, &read(vcek)?, &expect, now, &mut out)
+        }
+        EvidencePlatform::Tdx => {
+            let collateral = args.collateral.as_ref().context("--platform tdx needs --collateral FILE (the quote's Intel collateral, JSON)")?;
+            verify::tdx::verify_into(&evidence, &read(collateral)?, &expect, now, &mut out)
+        }
+    };
+    for line in &out.lines {
+        println!("ok: {line}");
+    }
+    match result {
+        Ok(()) => {
+            println!("verified: {}", args.evidence.display());
+            Ok(0)
+        }
+        Err(e) => anyhow::bail!("verification failed: {e}"),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -221,7 +335,8 @@ fn main() -> ExitCode {
                 0
             })
         }
-        Command::Verify | Command::Deploy => {
+        Command::Verify(args) => verify_evidence(args),
+        Command::Deploy => {
             eprintln!("halcyon: this command is not implemented yet (it arrives with the SEV-SNP and TDX support)");
             return ExitCode::from(2);
         }
@@ -307,7 +422,7 @@ mod tests {
         assert!(run(args).unwrap_err().to_string().contains("--timeout"));
         let args = run_args(&["--ram", "1MiB", "m.wasm"]).unwrap();
         assert!(run(args).unwrap_err().to_string().contains("at least 4 MiB"));
-        for command in ["verify", "deploy"] {
+        for command in ["deploy"] {
             assert!(Cli::try_parse_from(["halcyon", command]).is_ok());
         }
     }
@@ -323,6 +438,79 @@ mod tests {
         assert!(Cli::try_parse_from(["halcyon", "measure"]).is_err(), "--platform is required");
         assert!(Cli::try_parse_from(["halcyon", "measure", "--platform", "sev"]).is_err());
         assert!(Cli::try_parse_from(["halcyon", "measure", "--platform", "snp", "--vcpus", "0"]).is_err());
+    }
+
+    #[test]
+    fn verify_arguments() {
+        let cli = Cli::try_parse_from([
+            "halcyon", "verify", "--platform", "tdx", "q.bin", "--collateral", "c.json", "--report-data", "ab",
+            "--event-log", "log.txt", "--tcb-status", "UpToDate,SWHardeningNeeded", "--now", "5",
+        ])
+        .unwrap();
+        let Command::Verify(args) = cli.command else { panic!() };
+        assert!(matches!(args.platform, EvidencePlatform::Tdx));
+        assert_eq!(args.evidence, PathBuf::from("q.bin"));
+        assert_eq!(args.tcb_status, ["UpToDate", "SWHardeningNeeded"]);
+        assert_eq!((args.now, args.allow_debug), (Some(5), false));
+        let cli = Cli::try_parse_from(["halcyon", "verify", "--platform", "snp", "r.bin", "--vcek", "v.der"]).unwrap();
+        let Command::Verify(args) = cli.command else { panic!() };
+        assert_eq!(args.tcb_status, ["UpToDate"]);
+        assert!(args.policy.is_none() && args.expected_measurement.is_none());
+        assert!(Cli::try_parse_from(["halcyon", "verify", "r.bin"]).is_err(), "--platform is required");
+        assert!(Cli::try_parse_from(["halcyon", "verify", "--platform", "plain", "r.bin"]).is_err());
+        assert!(Cli::try_parse_from(["halcyon", "verify", "--platform", "snp"]).is_err(), "EVIDENCE is required");
+    }
+
+    /// `halcyon verify` end to end on the published vectors (see `verify::testdata`).
+    #[test]
+    fn verify_command_on_published_evidence() {
+        use verify::testdata::{package_dir, DCAP_QVL, SEV};
+        let (Some(sev), Some(dcap)) = (package_dir(SEV), package_dir(DCAP_QVL)) else { return };
+        let run = |argv: &[String]| {
+            let cli = Cli::try_parse_from(["halcyon", "verify"].iter().map(|s| s.to_string()).chain(argv.iter().cloned())).unwrap();
+            let Command::Verify(args) = cli.command else { panic!() };
+            verify_evidence(args)
+        };
+        let path = |dir: &std::path::Path, file: &str| dir.join(file).display().to_string();
+        let snp = |extra: &[&str]| {
+            let mut argv = vec![
+                "--platform".to_string(), "snp".into(), path(&sev, "tests/certs_data/report_milan.hex"),
+                "--vcek".into(), path(&sev, "tests/certs_data/vcek_milan.der"), "--now".into(), "1735689600".into(),
+            ];
+            argv.extend(extra.iter().map(|s| s.to_string()));
+            run(&argv)
+        };
+        assert_eq!(snp(&["--report-data", "d447b55d197491bfe15cf298f9de9986b7a7c4be2468b4f6e2d53b71d7c645810b0f2cdfca0040433be063fc1a8293f0f3f8dae7b79fecb3d1cd82bd6a93ebfd"]).unwrap(), 0);
+        let e = snp(&["--expected-measurement", &"00".repeat(48)]).unwrap_err().to_string();
+        assert!(e.starts_with("verification failed: measurement is 7a1e5c26"), "{e}");
+        assert!(snp(&["--policy", "no-smt"]).unwrap_err().to_string().contains("sets SMT"));
+        assert!(snp(&["--event-log", "/nonexistent"]).is_err());
+        let tdx = |extra: &[&str]| {
+            let mut argv = vec![
+                "--platform".to_string(), "tdx".into(), path(&dcap, "sample/tdx_quote"),
+                "--collateral".into(), path(&dcap, "sample/tdx_quote_collateral.json"), "--now".into(), "1750329147".into(),
+            ];
+            argv.extend(extra.iter().map(|s| s.to_string()));
+            run(&argv)
+        };
+        assert_eq!(tdx(&[]).unwrap(), 0);
+        let rtmr0 = "44c0197b39157fdd7a4dcc44767f9d6b0bb3977c7a8e347b8492f827fe9d9e5c48aca29b220b80b6a540cf994b9bc9c0";
+        assert_eq!(tdx(&["--rtmr", &format!("0={rtmr0}"), "--rtmr", &format!("3={}", "00".repeat(48))]).unwrap(), 0);
+        let e = tdx(&["--rtmr", &format!("3={rtmr0}")]).unwrap_err().to_string();
+        assert!(e.contains("RTMR3 is 0000"), "{e}");
+        assert!(snp(&["--rtmr", &format!("0={rtmr0}")]).is_err());
+        let e = tdx(&["--tcb-status", "OutOfDate"]).unwrap_err().to_string();
+        assert!(e.contains("TCB status is UpToDate"), "{e}");
+        let log = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(log.path(), "workload hello sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n").unwrap();
+        let e = tdx(&["--event-log", &log.path().display().to_string()]).unwrap_err().to_string();
+        assert!(e.contains("RTMR1 is 0084452c"), "{e}");
+        std::fs::write(log.path(), "firmware x sha256:00\n").unwrap();
+        let e = tdx(&["--event-log", &log.path().display().to_string()]).unwrap_err();
+        assert!(format!("{e:#}").contains("line 1: kind is not"), "{e:#}");
+        // Without --vcek / --collateral.
+        assert!(run(&["--platform".into(), "snp".into(), path(&sev, "tests/certs_data/report_milan.hex")]).is_err());
+        assert!(run(&["--platform".into(), "tdx".into(), path(&dcap, "sample/tdx_quote")]).is_err());
     }
 
     #[test]
