@@ -29,7 +29,6 @@ pub mod platform;
 #[cfg(test)]
 mod sim;
 pub mod tdcall;
-pub mod tdreport;
 pub mod ve;
 pub mod vmcall;
 

@@ -9,7 +9,7 @@
 
 use super::get_quote::{self, QuoteError};
 use super::tdcall::{self, TdCallError, TdInfo};
-use super::tdreport::TdReport;
+use crate::evidence::tdx_report::TdReport;
 use super::{TdCall, TdxPages};
 use crate::platform::{Evidence, EvidenceFormat, Platform, PlatformError, SealBinding, SealingKey, TeeKind};
 use alloc::vec::Vec;
@@ -50,7 +50,10 @@ impl<T: TdCall + TdxPages> TdxPlatform<T> {
             TdCallError::Status(tdcall::TdxStatus::TdxOperandInvalid, _) => PlatformError::InvalidArgument("TDG.MR.REPORT refused its operands"),
             _ => PlatformError::Failure("TDG.MR.REPORT failed"),
         })?;
-        TdReport::parse(&report, report_data).map_err(|_| PlatformError::Failure("the TDX module returned a malformed TDREPORT"))?;
+        let parsed = TdReport::parse(&report).map_err(|_| PlatformError::Failure("the TDX module returned a malformed TDREPORT"))?;
+        if &parsed.report_mac.reportdata != report_data {
+            return Err(PlatformError::Failure("the TDREPORT does not bind the requested report data"));
+        }
         Ok(report)
     }
 }
