@@ -7,6 +7,7 @@
 // The only unsafe code is the entry stub's assembly, confined to `entry`.
 #![deny(unsafe_code)]
 
+pub mod firmware_layout;
 pub mod ovmf;
 pub mod pvh;
 
