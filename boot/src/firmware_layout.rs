@@ -63,6 +63,12 @@ pub const RESET_CS_BASE: u32 = 0xFFFF_0000;
 /// Bytes at [`RESET_VECTOR_GPA`]: the vector's 16 bytes.
 pub const RESET_VECTOR_SIZE: u32 = 16;
 
+/// ELF program header type of the kernel's reset-code segment (`boot/link.ld`): Halcyon's
+/// own, in the OS-specific range `PT_LOOS..=PT_HIOS` of the ELF gABI, so PVH loaders skip it.
+pub const PT_HALCYON_RESET_CODE: u32 = 0x6848_5253;
+/// ELF program header type of the kernel's reset-vector segment (`boot/link.ld`).
+pub const PT_HALCYON_RESET_VECTOR: u32 = 0x6848_5256;
+
 /// SNP CPUID page (SEV metadata section type CPUID): low memory, never handed out.
 pub const SNP_CPUID_PAGE_GPA: u32 = 0x0001_0000;
 /// SNP secrets page (SEV metadata section type SECRETS).

@@ -5,6 +5,7 @@
 mod build_cmd;
 mod bundle_cmd;
 mod elf_image;
+mod firmware;
 mod measure;
 mod paths;
 mod qemu;
@@ -30,7 +31,8 @@ enum Command {
         /// Kernel ELF to package [default: target/x86_64-unknown-none/kernel/halcyon-kernel]
         #[arg(long, value_name = "PATH")]
         kernel: Option<PathBuf>,
-        /// Where to write the image [default: target/halcyon/halcyon.elf]
+        /// Where to write the image [default: target/halcyon/halcyon.elf]; the firmware form
+        /// goes beside it as `.fd` (or give the `.fd` path, and the ELF goes beside it as `.elf`)
         #[arg(short, long, value_name = "PATH")]
         output: Option<PathBuf>,
     },
@@ -56,7 +58,8 @@ enum Command {
         /// QEMU `-cpu` model the guest is launched with (SNP only) [default: EPYC-v4]
         #[arg(long, value_name = "TYPE")]
         vcpu_type: Option<String>,
-        /// The firmware (`-bios` image) [default: target/halcyon/halcyon.elf]
+        /// The firmware (`-bios` image) [default: target/halcyon/halcyon.fd]; given Halcyon's ELF
+        /// image, its firmware form beside it (`.fd`) is measured
         #[arg(value_name = "FIRMWARE", env = "HALCYON_IMAGE")]
         firmware: Option<PathBuf>,
     },
