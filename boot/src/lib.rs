@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 pub mod firmware_layout;
+pub mod fw_cfg;
 pub mod ovmf;
 pub mod pvh;
 

@@ -24,7 +24,8 @@ mod wasm;
 use arch::exit::{exit_vm, ExitStatus};
 use halcyon_hal::measurement::MeasurementLog;
 
-/// Called by the PVH entry stub with the physical address of `hvm_start_info`.
+/// Called by the PVH entry stub with the physical address of `hvm_start_info`, or 0 when the
+/// firmware reset path (`boot/src/reset_vector.s`) entered it: then fw_cfg has the boot data.
 #[no_mangle]
 pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
     time::mark_entry();
@@ -32,8 +33,11 @@ pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
     arch::init_cpu();
     kprintln!("halcyon {} booting", env!("CARGO_PKG_VERSION"));
 
+    if start_info_paddr == 0 {
+        kprintln!("boot: entered from the firmware reset vector; boot information from fw_cfg");
+    }
     let boot = boot_info::read(start_info_paddr)
-        .unwrap_or_else(|e| fatal!("cannot read the PVH boot information: {e}"));
+        .unwrap_or_else(|e| fatal!("cannot read the boot information: {e}"));
     let memory = memory::init(&boot).unwrap_or_else(|e| fatal!("memory setup failed: {e}"));
     kprintln!(
         "memory: {} MiB RAM, heap {:#x}..{:#x} ({} MiB)",
@@ -69,7 +73,7 @@ pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
     let mut measurements = MeasurementLog::new();
 
     let Some(bundle) = &boot.bundle else {
-        kprintln!("no workload bundle was passed (QEMU -initrd); nothing to run");
+        kprintln!("no workload bundle was passed (QEMU -initrd or fw_cfg opt/halcyon/bundle); nothing to run");
         exit_vm(ExitStatus::RunComplete);
     };
     // SAFETY: `bundle` comes from the boot info and `memory::init` succeeded.

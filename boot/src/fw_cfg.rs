@@ -1,0 +1,258 @@
+//! QEMU's firmware configuration device (fw_cfg): the selectors, the file directory and the
+//! `etc/e820` memory map, as the kernel reads them when it was booted as firmware (no PVH
+//! start info).
+//!
+//! Source: QEMU `docs/specs/fw_cfg.rst` ("QEMU Firmware Configuration (fw_cfg) Device":
+//! selector register at I/O port 0x510, data register at 0x511, DMA address at 0x514; items
+//! 0x0000 signature "QEMU", 0x0001 feature bitmap, 0x0019 file directory, whose integers are
+//! big-endian) and `include/standard-headers/linux/qemu_fw_cfg.h` (`struct fw_cfg_file`);
+//! `etc/e820` holds `struct e820_entry` (QEMU `hw/i386/e820_memory_layout.h`: u64 address,
+//! u64 length, u32 type, packed, little-endian).
+//!
+//! The host is outside the trust boundary on SEV-SNP and TDX, so every item is parsed from a
+//! copied buffer through checked constructors; no accessor panics afterwards.
+
+use crate::pvh::{MemoryRegion, MemoryType};
+use zerocopy::byteorder::big_endian::{U16, U32};
+use zerocopy::byteorder::little_endian::{U32 as LeU32, U64 as LeU64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+/// I/O port of the selector register (16-bit writes).
+pub const FW_CFG_PORT_SEL: u16 = 0x510;
+/// I/O port of the data register (8-bit reads).
+pub const FW_CFG_PORT_DATA: u16 = 0x511;
+/// Item 0x0000: reads "QEMU".
+pub const FW_CFG_SIGNATURE: u16 = 0x0000;
+/// Item 0x0001: feature bitmap (bit 0 traditional interface, bit 1 DMA).
+pub const FW_CFG_ID: u16 = 0x0001;
+/// Item 0x0019: the file directory.
+pub const FW_CFG_FILE_DIR: u16 = 0x0019;
+/// What [`FW_CFG_SIGNATURE`] reads.
+pub const FW_CFG_SIGNATURE_BYTES: [u8; 4] = *b"QEMU";
+/// Bytes of a `struct fw_cfg_file` name field.
+pub const FW_CFG_MAX_FILE_PATH: usize = 56;
+/// Size of one directory entry (`struct fw_cfg_file`).
+pub const FW_CFG_FILE_SIZE: usize = 64;
+/// Size of one `struct e820_entry`.
+pub const E820_ENTRY_SIZE: usize = 20;
+/// More directory entries than any QEMU machine has; bounds what the kernel reads.
+pub const MAX_DIR_ENTRIES: u32 = 4096;
+
+/// The file QEMU keeps the memory map in.
+pub const E820_FILE: &str = "etc/e820";
+/// The workload bundle (`halcyon run --boot firmware`: `-fw_cfg name=opt/halcyon/bundle,file=...`).
+pub const BUNDLE_FILE: &str = "opt/halcyon/bundle";
+/// The kernel command line (`-fw_cfg name=opt/halcyon/cmdline,file=...`).
+pub const CMDLINE_FILE: &str = "opt/halcyon/cmdline";
+
+/// `struct fw_cfg_file` (qemu_fw_cfg.h; fw_cfg.rst "File Directory"): size and select are
+/// big-endian, the name is NUL-terminated.
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct FwCfgFile {
+    pub size: U32,
+    pub select: U16,
+    pub reserved: U16,
+    pub name: [u8; FW_CFG_MAX_FILE_PATH],
+}
+
+/// `struct e820_entry` (QEMU e820_memory_layout.h), packed, little-endian.
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct E820Entry {
+    pub address: LeU64,
+    pub length: LeU64,
+    pub entry_type: LeU32,
+}
+
+const _: () = {
+    assert!(core::mem::size_of::<FwCfgFile>() == FW_CFG_FILE_SIZE);
+    assert!(core::mem::offset_of!(FwCfgFile, select) == 4);
+    assert!(core::mem::offset_of!(FwCfgFile, name) == 8);
+    assert!(core::mem::size_of::<E820Entry>() == E820_ENTRY_SIZE);
+    assert!(core::mem::offset_of!(E820Entry, entry_type) == 16);
+};
+
+/// Errors of this module's parsers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FwCfgError {
+    /// The signature item does not read "QEMU": no fw_cfg device.
+    NoDevice,
+    /// A buffer is shorter than the structure it should hold, or not a whole number of entries.
+    Truncated,
+    /// The directory claims more entries than [`MAX_DIR_ENTRIES`].
+    TooManyFiles(u32),
+    /// A file name is not NUL-terminated, or not UTF-8.
+    BadName,
+    /// A reserved field is not zero.
+    Reserved,
+    /// A memory region's end overflows the address space.
+    Overflow,
+}
+
+impl core::fmt::Display for FwCfgError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NoDevice => write!(f, "no QEMU fw_cfg device (signature mismatch)"),
+            Self::Truncated => write!(f, "fw_cfg item truncated"),
+            Self::TooManyFiles(n) => write!(f, "fw_cfg directory lists {n} files"),
+            Self::BadName => write!(f, "fw_cfg file name is not a NUL-terminated UTF-8 string"),
+            Self::Reserved => write!(f, "fw_cfg directory entry has a non-zero reserved field"),
+            Self::Overflow => write!(f, "e820 region wraps around the address space"),
+        }
+    }
+}
+
+impl core::error::Error for FwCfgError {}
+
+/// Checks the 4 bytes read from [`FW_CFG_SIGNATURE`].
+pub fn check_signature(bytes: &[u8]) -> Result<(), FwCfgError> {
+    if bytes == FW_CFG_SIGNATURE_BYTES {
+        Ok(())
+    } else {
+        Err(FwCfgError::NoDevice)
+    }
+}
+
+/// The directory's entry count (the first 4 bytes of [`FW_CFG_FILE_DIR`], big-endian).
+pub fn parse_dir_count(bytes: &[u8]) -> Result<u32, FwCfgError> {
+    let raw: [u8; 4] = bytes.try_into().map_err(|_| FwCfgError::Truncated)?;
+    let count = u32::from_be_bytes(raw);
+    if count > MAX_DIR_ENTRIES {
+        return Err(FwCfgError::TooManyFiles(count));
+    }
+    Ok(count)
+}
+
+/// One validated directory entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileEntry {
+    pub size: u32,
+    pub select: u16,
+    name: [u8; FW_CFG_MAX_FILE_PATH],
+    name_len: usize,
+}
+
+impl FileEntry {
+    /// Parses one 64-byte `struct fw_cfg_file`.
+    pub fn parse(bytes: &[u8]) -> Result<Self, FwCfgError> {
+        let raw = FwCfgFile::read_from_bytes(bytes).map_err(|_| FwCfgError::Truncated)?;
+        if raw.reserved.get() != 0 {
+            return Err(FwCfgError::Reserved);
+        }
+        let name_len = raw.name.iter().position(|b| *b == 0).ok_or(FwCfgError::BadName)?;
+        core::str::from_utf8(&raw.name[..name_len]).map_err(|_| FwCfgError::BadName)?;
+        Ok(Self { size: raw.size.get(), select: raw.select.get(), name: raw.name, name_len })
+    }
+
+    /// The file's name.
+    pub fn name(&self) -> &str {
+        // `parse` checked that these bytes are UTF-8; `name_len` is at most 56.
+        self.name.get(..self.name_len).and_then(|n| core::str::from_utf8(n).ok()).unwrap_or("")
+    }
+}
+
+/// Parses a copied `etc/e820` file into memory regions.
+pub fn parse_e820(bytes: &[u8]) -> Result<impl Iterator<Item = MemoryRegion> + '_, FwCfgError> {
+    if !bytes.len().is_multiple_of(E820_ENTRY_SIZE) {
+        return Err(FwCfgError::Truncated);
+    }
+    let entries = bytes.chunks_exact(E820_ENTRY_SIZE);
+    for chunk in entries.clone() {
+        let e = E820Entry::read_from_bytes(chunk).map_err(|_| FwCfgError::Truncated)?;
+        e.address.get().checked_add(e.length.get()).ok_or(FwCfgError::Overflow)?;
+    }
+    Ok(entries.filter_map(|chunk| {
+        let e = E820Entry::read_from_bytes(chunk).ok()?;
+        Some(MemoryRegion { start: e.address.get(), size: e.length.get(), kind: MemoryType::from(e.entry_type.get()) })
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ovmf::testing::Mutator;
+
+    fn file(size: u32, select: u16, name: &str) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        out[..4].copy_from_slice(&size.to_be_bytes());
+        out[4..6].copy_from_slice(&select.to_be_bytes());
+        out[8..8 + name.len()].copy_from_slice(name.as_bytes());
+        out
+    }
+
+    fn e820(entries: &[(u64, u64, u32)]) -> Vec<u8> {
+        entries
+            .iter()
+            .flat_map(|(a, l, t)| [a.to_le_bytes().as_slice(), &l.to_le_bytes(), &t.to_le_bytes()].concat())
+            .collect()
+    }
+
+    #[test]
+    fn signature_and_count() {
+        assert_eq!(check_signature(b"QEMU"), Ok(()));
+        assert_eq!(check_signature(b"\xff\xff\xff\xff"), Err(FwCfgError::NoDevice));
+        assert_eq!(parse_dir_count(&[0, 0, 0, 0x11]), Ok(17));
+        assert_eq!(parse_dir_count(&[0, 0, 0x10, 0x01]), Err(FwCfgError::TooManyFiles(4097)));
+        assert_eq!(parse_dir_count(&[0, 0, 1]), Err(FwCfgError::Truncated));
+    }
+
+    #[test]
+    fn directory_entries_are_big_endian() {
+        let e = FileEntry::parse(&file(0x1234, 0x0020, "opt/halcyon/bundle")).unwrap();
+        assert_eq!((e.size, e.select, e.name()), (0x1234, 0x20, BUNDLE_FILE));
+        let full = "x".repeat(55);
+        assert_eq!(FileEntry::parse(&file(1, 0x21, &full)).unwrap().name(), full);
+        let mut unterminated = file(1, 0x21, "");
+        unterminated[8..].fill(b'a');
+        assert_eq!(FileEntry::parse(&unterminated), Err(FwCfgError::BadName));
+        let mut reserved = file(1, 0x21, "etc/e820");
+        reserved[7] = 1;
+        assert_eq!(FileEntry::parse(&reserved), Err(FwCfgError::Reserved));
+        let mut utf8 = file(1, 0x21, "etc");
+        utf8[8] = 0xff;
+        assert_eq!(FileEntry::parse(&utf8), Err(FwCfgError::BadName));
+        assert_eq!(FileEntry::parse(&[0; 63]), Err(FwCfgError::Truncated));
+    }
+
+    #[test]
+    fn e820_as_qemu_writes_it() {
+        // microvm with 64 MiB: one RAM entry (QEMU hw/i386/microvm.c, e820_add_entry).
+        let bytes = e820(&[(0, 64 << 20, 1), (0xfeff_c000, 0x4000, 2)]);
+        assert_eq!(bytes.len(), 40);
+        let regions: Vec<_> = parse_e820(&bytes).unwrap().collect();
+        assert_eq!(
+            regions,
+            [
+                MemoryRegion { start: 0, size: 64 << 20, kind: MemoryType::Ram },
+                MemoryRegion { start: 0xfeff_c000, size: 0x4000, kind: MemoryType::Reserved },
+            ]
+        );
+        assert!(matches!(parse_e820(&bytes[..39]), Err(FwCfgError::Truncated)));
+        assert!(matches!(parse_e820(&e820(&[(u64::MAX, 2, 1)])), Err(FwCfgError::Overflow)));
+        assert_eq!(parse_e820(&[]).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn mutated_items_never_panic() {
+        let mut m = Mutator::new(0xf00);
+        let dir = file(100, 0x22, "opt/halcyon/cmdline");
+        let map = e820(&[(0, 0x9fc00, 1), (0x10_0000, 0x3f0_0000, 1), (0xfffc_0000, 0x4_0000, 2)]);
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let input = m.mutate_tail(&dir, 64);
+            if let Ok(e) = FileEntry::parse(&input) {
+                accepted += 1;
+                assert!(e.name().len() < FW_CFG_MAX_FILE_PATH);
+            }
+            let input = m.mutate_tail(&map, map.len());
+            if let Ok(regions) = parse_e820(&input) {
+                for r in regions {
+                    let _ = r.end();
+                }
+            }
+            let _ = parse_dir_count(&input[..input.len().min(4)]);
+        }
+        assert!(accepted > 0 && accepted < 20_000, "accepted {accepted}");
+    }
+}
