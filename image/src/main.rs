@@ -106,6 +106,10 @@ struct RunArgs {
     /// The image to boot [default: target/halcyon/halcyon.elf]
     #[arg(long, value_name = "PATH", env = "HALCYON_IMAGE")]
     image: Option<PathBuf>,
+    /// How QEMU starts the kernel: pvh (`-kernel` the image) or firmware (`-bios` its `.fd`
+    /// form; boot data through fw_cfg)
+    #[arg(long, value_enum, default_value = "pvh")]
+    boot: qemu::Boot,
     /// The QEMU binary
     #[arg(long, value_name = "PATH", env = "HALCYON_QEMU", default_value = "qemu-system-x86_64")]
     qemu: PathBuf,
@@ -202,6 +206,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         vcpus: args.vcpus,
         accel: args.accel,
         image: args.image,
+        boot: args.boot,
         qemu: args.qemu,
         verbose: args.verbose,
         log: args.log,
@@ -266,6 +271,9 @@ mod tests {
         assert_eq!(args.vcpus, 1);
         assert_eq!(args.fuel, None);
         assert!(matches!(args.platform, Platform::Plain));
+        assert_eq!(args.boot, qemu::Boot::Pvh);
+        assert_eq!(run_args(&["--boot", "firmware", "m.wasm"]).unwrap().boot, qemu::Boot::Firmware);
+        assert!(run_args(&["--boot", "bios", "m.wasm"]).is_err());
         assert_eq!(args.module_and_args(), (PathBuf::from("m.wasm"), vec![]));
         assert!(run_args(&["--memory", "lots", "m.wasm"]).is_err());
         assert!(run_args(&["--memory", "0", "m.wasm"]).is_err());
