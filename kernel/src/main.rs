@@ -38,6 +38,9 @@ pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
     }
     let boot = boot_info::read(start_info_paddr)
         .unwrap_or_else(|e| fatal!("cannot read the boot information: {e}"));
+    if !boot.cmdline().is_empty() {
+        kprintln!("boot: command line: {}", boot.cmdline());
+    }
     let memory = memory::init(&boot).unwrap_or_else(|e| fatal!("memory setup failed: {e}"));
     kprintln!(
         "memory: {} MiB RAM, heap {:#x}..{:#x} ({} MiB)",
