@@ -157,13 +157,13 @@ pub fn parse_e820(bytes: &[u8]) -> Result<impl Iterator<Item = MemoryRegion> + '
     if !bytes.len().is_multiple_of(E820_ENTRY_SIZE) {
         return Err(FwCfgError::Truncated);
     }
-    let entries = bytes.chunks_exact(E820_ENTRY_SIZE);
-    for chunk in entries.clone() {
-        let e = E820Entry::read_from_bytes(chunk).map_err(|_| FwCfgError::Truncated)?;
+    let entries = bytes.as_chunks::<E820_ENTRY_SIZE>().0;
+    for chunk in entries {
+        let e = E820Entry::read_from_bytes(chunk.as_slice()).map_err(|_| FwCfgError::Truncated)?;
         e.address.get().checked_add(e.length.get()).ok_or(FwCfgError::Overflow)?;
     }
-    Ok(entries.filter_map(|chunk| {
-        let e = E820Entry::read_from_bytes(chunk).ok()?;
+    Ok(entries.iter().filter_map(|chunk| {
+        let e = E820Entry::read_from_bytes(chunk.as_slice()).ok()?;
         Some(MemoryRegion { start: e.address.get(), size: e.length.get(), kind: MemoryType::from(e.entry_type.get()) })
     }))
 }

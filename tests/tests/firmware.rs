@@ -11,7 +11,7 @@ use halcyon_boot::ovmf::sev::SevSectionType;
 use halcyon_boot::ovmf::tdvf::TdvfSectionType;
 use halcyon_boot::ovmf::Firmware;
 use object::read::elf::{ElfFile64, ProgramHeader};
-use object::{Endianness, Object};
+use object::Endianness;
 use std::path::PathBuf;
 use std::process::Command;
 
