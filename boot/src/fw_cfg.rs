@@ -13,7 +13,7 @@
 //! copied buffer through checked constructors; no accessor panics afterwards.
 
 use crate::pvh::{MemoryRegion, MemoryType};
-use zerocopy::byteorder::big_endian::{U16, U32};
+use zerocopy::byteorder::big_endian::{U16, U32, U64};
 use zerocopy::byteorder::little_endian::{U32 as LeU32, U64 as LeU64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
@@ -21,6 +21,17 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 pub const FW_CFG_PORT_SEL: u16 = 0x510;
 /// I/O port of the data register (8-bit reads).
 pub const FW_CFG_PORT_DATA: u16 = 0x511;
+/// I/O port of the DMA address register (64-bit big-endian: high half at 0x514, low half at
+/// 0x518; writing the low half starts the transfer).
+pub const FW_CFG_PORT_DMA: u16 = 0x514;
+/// Bit 1 of [`FW_CFG_ID`]: the DMA interface is present.
+pub const FW_CFG_VERSION_DMA: u32 = 1 << 1;
+/// `FWCfgDmaAccess.control` bits (fw_cfg.rst, "FW_CFG_DMA_ADDRESS").
+pub const FW_CFG_DMA_CTL_ERROR: u32 = 0x01;
+pub const FW_CFG_DMA_CTL_READ: u32 = 0x02;
+pub const FW_CFG_DMA_CTL_SKIP: u32 = 0x04;
+pub const FW_CFG_DMA_CTL_SELECT: u32 = 0x08;
+pub const FW_CFG_DMA_CTL_WRITE: u32 = 0x10;
 /// Item 0x0000: reads "QEMU".
 pub const FW_CFG_SIGNATURE: u16 = 0x0000;
 /// Item 0x0001: feature bitmap (bit 0 traditional interface, bit 1 DMA).
@@ -56,6 +67,28 @@ pub struct FwCfgFile {
     pub name: [u8; FW_CFG_MAX_FILE_PATH],
 }
 
+/// `FWCfgDmaAccess` (fw_cfg.rst, "FW_CFG_DMA_ADDRESS"): all fields big-endian; the selector
+/// goes in the top 16 bits of `control`; the device clears `control` (or leaves
+/// [`FW_CFG_DMA_CTL_ERROR`]) when the transfer is done.
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct FwCfgDmaAccess {
+    pub control: U32,
+    pub length: U32,
+    pub address: U64,
+}
+
+impl FwCfgDmaAccess {
+    /// A request to select `item` and read `length` bytes of it to guest-physical `address`.
+    pub fn select_and_read(item: u16, length: u32, address: u64) -> Self {
+        Self {
+            control: ((u32::from(item) << 16) | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_READ).into(),
+            length: length.into(),
+            address: address.into(),
+        }
+    }
+}
+
 /// `struct e820_entry` (QEMU e820_memory_layout.h), packed, little-endian.
 #[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
@@ -70,6 +103,8 @@ const _: () = {
     assert!(core::mem::offset_of!(FwCfgFile, select) == 4);
     assert!(core::mem::offset_of!(FwCfgFile, name) == 8);
     assert!(core::mem::size_of::<E820Entry>() == E820_ENTRY_SIZE);
+    assert!(core::mem::size_of::<FwCfgDmaAccess>() == 16);
+    assert!(core::mem::offset_of!(FwCfgDmaAccess, address) == 8);
     assert!(core::mem::offset_of!(E820Entry, entry_type) == 16);
 };
 
@@ -88,6 +123,8 @@ pub enum FwCfgError {
     Reserved,
     /// A memory region's end overflows the address space.
     Overflow,
+    /// A DMA transfer reported an error or did not complete.
+    Dma,
 }
 
 impl core::fmt::Display for FwCfgError {
@@ -99,6 +136,7 @@ impl core::fmt::Display for FwCfgError {
             Self::BadName => write!(f, "fw_cfg file name is not a NUL-terminated UTF-8 string"),
             Self::Reserved => write!(f, "fw_cfg directory entry has a non-zero reserved field"),
             Self::Overflow => write!(f, "e820 region wraps around the address space"),
+            Self::Dma => write!(f, "fw_cfg DMA transfer failed"),
         }
     }
 }
@@ -213,6 +251,12 @@ mod tests {
         utf8[8] = 0xff;
         assert_eq!(FileEntry::parse(&utf8), Err(FwCfgError::BadName));
         assert_eq!(FileEntry::parse(&[0; 63]), Err(FwCfgError::Truncated));
+    }
+
+    #[test]
+    fn dma_requests_are_big_endian() {
+        let r = FwCfgDmaAccess::select_and_read(0x0020, 0x1234, 0x0000_0001_0203_0405);
+        assert_eq!(r.as_bytes(), &[0, 0x20, 0, 0x0a, 0, 0, 0x12, 0x34, 0, 0, 0, 1, 2, 3, 4, 5]);
     }
 
     #[test]

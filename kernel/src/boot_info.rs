@@ -163,12 +163,14 @@ pub fn read(start_info_paddr: u64) -> Result<BootInfo, BootInfoError> {
 /// kernel), where [`crate::memory::init`] then keeps it out of every allocator.
 fn read_fw_cfg() -> Result<BootInfo, BootInfoError> {
     let device = FwCfg::probe()?;
-    let e820 = device.find(fw_cfg::E820_FILE)?.ok_or(BootInfoError::FwCfgMissing(fw_cfg::E820_FILE))?;
+    let [e820, cmdline_file, bundle_file] =
+        device.find([fw_cfg::E820_FILE, fw_cfg::CMDLINE_FILE, fw_cfg::BUNDLE_FILE])?;
+    let e820 = e820.ok_or(BootInfoError::FwCfgMissing(fw_cfg::E820_FILE))?;
     let mut map = [0u8; MAX_REGIONS * fw_cfg::E820_ENTRY_SIZE];
     let map = map
         .get_mut(..e820.size as usize)
         .ok_or(BootInfoError::FwCfgTooLarge { file: fw_cfg::E820_FILE, size: e820.size })?;
-    device.read_file(&e820, map);
+    device.read_file(&e820, map)?;
     let mut regions = [MemoryRegion { start: 0, size: 0, kind: MemoryType::Reserved }; MAX_REGIONS];
     let mut region_count = 0;
     for region in fw_cfg::parse_e820(map)? {
@@ -179,16 +181,16 @@ fn read_fw_cfg() -> Result<BootInfo, BootInfoError> {
 
     let mut cmdline = [0u8; MAX_CMDLINE];
     let mut cmdline_len = 0;
-    if let Some(file) = device.find(fw_cfg::CMDLINE_FILE)? {
+    if let Some(file) = cmdline_file {
         let bytes = cmdline
             .get_mut(..file.size as usize)
             .ok_or(BootInfoError::FwCfgTooLarge { file: fw_cfg::CMDLINE_FILE, size: file.size })?;
-        device.read_file(&file, bytes);
+        device.read_file(&file, bytes)?;
         cmdline_len = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
     }
 
     let mut bundle = None;
-    if let Some(file) = device.find(fw_cfg::BUNDLE_FILE)? {
+    if let Some(file) = bundle_file {
         let at = place_bundle(&regions[..region_count], u64::from(file.size))
             .ok_or(BootInfoError::NoRoomForBundle { size: file.size })?;
         let range = at..at + u64::from(file.size);
@@ -196,7 +198,7 @@ fn read_fw_cfg() -> Result<BootInfo, BootInfoError> {
         // outside low memory and the kernel image; nothing uses it before `memory::init`, which
         // then reserves it. The slice is the exact range, written only here.
         let target = unsafe { core::slice::from_raw_parts_mut(at as *mut u8, file.size as usize) };
-        device.read_file(&file, target);
+        device.read_file(&file, target)?;
         bundle = Some(range);
     }
     Ok(BootInfo {

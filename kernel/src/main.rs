@@ -36,8 +36,10 @@ pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
     if start_info_paddr == 0 {
         kprintln!("boot: entered from the firmware reset vector; boot information from fw_cfg");
     }
+    let boot_info_start = arch::tsc::read();
     let boot = boot_info::read(start_info_paddr)
         .unwrap_or_else(|e| fatal!("cannot read the boot information: {e}"));
+    let boot_info_ticks = arch::tsc::read().saturating_sub(boot_info_start);
     if !boot.cmdline().is_empty() {
         kprintln!("boot: command line: {}", boot.cmdline());
     }
@@ -52,6 +54,7 @@ pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
 
     time::init().unwrap_or_else(|e| fatal!("{e}"));
     kprintln!("time: kernel entered {} us after VM reset", time::entry_ns() / 1000);
+    kprintln!("boot: boot information read in {} us", time::ticks_to_ns(boot_info_ticks) / 1000);
 
     let tee = platform::detect();
     kprintln!("platform: {tee}");
