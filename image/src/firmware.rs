@@ -95,8 +95,79 @@ mod tests {
         assert_eq!(pair("img"), ("img".into(), "img.fd".into()));
     }
 
+    /// A minimal x86_64 ELF64 whose program headers are `(type, paddr, data, memsz)`.
+    fn elf(segments: &[(u32, u64, &[u8], u64)]) -> Vec<u8> {
+        use object::elf::{ELFCLASS64, ELFDATA2LSB, EM_X86_64, ET_EXEC, EV_CURRENT};
+        const EHDR: usize = 64;
+        const PHDR: usize = 56;
+        let mut out = vec![0x7f, b'E', b'L', b'F', ELFCLASS64, ELFDATA2LSB, EV_CURRENT, 0];
+        out.resize(16, 0);
+        out.extend(ET_EXEC.to_le_bytes());
+        out.extend(EM_X86_64.to_le_bytes());
+        out.extend(u32::from(EV_CURRENT).to_le_bytes());
+        out.extend(0x10_0000u64.to_le_bytes()); // e_entry
+        out.extend((EHDR as u64).to_le_bytes()); // e_phoff
+        out.extend(0u64.to_le_bytes()); // e_shoff
+        out.extend(0u32.to_le_bytes()); // e_flags
+        out.extend((EHDR as u16).to_le_bytes());
+        out.extend((PHDR as u16).to_le_bytes());
+        out.extend((segments.len() as u16).to_le_bytes());
+        out.extend(64u16.to_le_bytes());
+        out.extend([0u8; 4]);
+        let mut offset = (EHDR + PHDR * segments.len()) as u64;
+        for (p_type, paddr, data, memsz) in segments {
+            out.extend(p_type.to_le_bytes());
+            out.extend(5u32.to_le_bytes()); // p_flags
+            out.extend(offset.to_le_bytes());
+            out.extend(paddr.to_le_bytes()); // p_vaddr
+            out.extend(paddr.to_le_bytes()); // p_paddr
+            out.extend((data.len() as u64).to_le_bytes());
+            out.extend(memsz.to_le_bytes());
+            out.extend(8u64.to_le_bytes());
+            offset += data.len() as u64;
+        }
+        for (_, _, data, _) in segments {
+            out.extend(*data);
+        }
+        out
+    }
+
+    const VECTOR: [u8; 16] = [0xe9, 0x0d, 0xf0, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4];
+
     #[test]
-    fn an_elf_without_reset_segments_is_refused() {
+    fn segments_become_a_flat_payload_and_the_reset_page() {
+        let kernel = elf(&[
+            (PT_LOAD, 0x10_0000, &[0xaa; 0x10], 0x10),
+            (PT_LOAD, 0x10_2000, &[0xbb; 8], 0x3000),
+            (PT_HALCYON_RESET_CODE, u64::from(RESET_CODE_GPA), &[0x90; 8], 8),
+            (PT_HALCYON_RESET_VECTOR, u64::from(RESET_VECTOR_GPA), &VECTOR, 16),
+        ]);
+        let fw = build(&kernel).unwrap();
+        let l = fw.layout;
+        assert_eq!((l.payload_link, l.payload_len, l.kernel_ram_end, l.size), (0x10_0000, 0x2008, 0x10_5000, 0x1_0000));
+        let image = &fw.bytes;
+        assert!(image[..0x10].iter().all(|b| *b == 0xaa));
+        assert!(image[0x10..0x2000].iter().all(|b| *b == 0), "gaps are zero");
+        assert!(image[0x2000..0x2008].iter().all(|b| *b == 0xbb));
+        let code_at = (RESET_CODE_GPA - l.base_gpa()) as usize;
+        assert_eq!(&image[code_at..code_at + 9], &[0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0]);
+        assert_eq!(&image[image.len() - 16..], &VECTOR);
+        let parsed = halcyon_boot::ovmf::Firmware::parse(image).unwrap();
+        assert_eq!(parsed.sev_metadata.unwrap().sections().collect::<Vec<_>>(), l.sev_sections());
+        assert_eq!(FirmwareLayout::read(image).unwrap().0, l);
+    }
+
+    #[test]
+    fn misplaced_or_missing_reset_segments_are_refused() {
+        let load = (PT_LOAD, 0x10_0000, &[0xaa; 0x10][..], 0x10);
+        let code = (PT_HALCYON_RESET_CODE, u64::from(RESET_CODE_GPA), &[0x90; 8][..], 8);
+        let vector = (PT_HALCYON_RESET_VECTOR, u64::from(RESET_VECTOR_GPA), &VECTOR[..], 16);
+        let err = |segments: &[(u32, u64, &[u8], u64)]| format!("{:#}", build(&elf(segments)).err().unwrap());
+        assert!(err(&[load, code]).contains("no firmware reset segments"));
+        assert!(err(&[load, (code.0, 0xffff_e000, code.2, 8), vector]).contains("disagree"));
+        assert!(err(&[code, vector]).contains("no PT_LOAD"));
+        assert!(err(&[load, (code.0, code.1, &[0x90; 0x401], 0x401), vector]).contains("cannot write the firmware"));
+        assert!(err(&[(PT_LOAD, 0x10_0000, &[0; 0x10], 0x1_0000_0000), code, vector]).contains("above 4 GiB"));
         assert!(build(b"not an elf").is_err());
     }
 }

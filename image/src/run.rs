@@ -162,8 +162,12 @@ fn bundle_for(options: &RunOptions, input: &[u8]) -> Result<Vec<u8>> {
     Ok(bundle::encode(&[workload]))
 }
 
+/// The file QEMU boots: the ELF for PVH, its `.fd` form for a firmware boot. `--image` may
+/// name either of the pair `halcyon build` writes (see `firmware::output_paths`); the ELF is
+/// checked in both cases, since its notes say which protocols the kernel speaks.
 fn image_path(options: &RunOptions) -> Result<PathBuf> {
-    let image = options.image.clone().unwrap_or_else(paths::default_image);
+    let given = options.image.clone().unwrap_or_else(paths::default_image);
+    let (image, fd) = crate::firmware::output_paths(&given);
     if !image.exists() {
         bail!("no image at {}: build it with `make image` (or `halcyon build`)", image.display());
     }
@@ -183,7 +187,7 @@ fn image_path(options: &RunOptions) -> Result<PathBuf> {
         return Ok(image);
     }
     // The firmware form beside the ELF, built from the same kernel by the same `halcyon build`.
-    let (elf, fd) = crate::firmware::output_paths(&image);
+    let elf = image;
     let bytes = std::fs::read(&fd)
         .with_context(|| format!("cannot read the firmware {} (build it with `make image` or `halcyon build`)", fd.display()))?;
     halcyon_boot::firmware_layout::FirmwareLayout::read(&bytes)

@@ -162,8 +162,8 @@ fn hello_world_through_the_firmware_boot() {
 fn firmware_boot_reads_the_command_line_from_fw_cfg() {
     let hello = guest("hello");
     let output = halcyon(&[
-        "run", "--boot", "firmware", "--timeout", "120", "-v", "--kernel-arg", "virtio.bounce=on", "--kernel-arg",
-        "test.comma=a,b", path_str(&hello),
+        "run", "--boot", "firmware", "--image", path_str(&firmware_path()), "--timeout", "120", "-v", "--kernel-arg",
+        "virtio.bounce=on", "--kernel-arg", "test.comma=a,b", path_str(&hello),
     ])
     .output()
     .unwrap();
