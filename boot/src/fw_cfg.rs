@@ -87,6 +87,11 @@ impl FwCfgDmaAccess {
             address: address.into(),
         }
     }
+
+    /// A request to read `length` more bytes of the selected item to guest-physical `address`.
+    pub fn read(length: u32, address: u64) -> Self {
+        Self { control: FW_CFG_DMA_CTL_READ.into(), length: length.into(), address: address.into() }
+    }
 }
 
 /// `struct e820_entry` (QEMU e820_memory_layout.h), packed, little-endian.
@@ -257,6 +262,7 @@ mod tests {
     fn dma_requests_are_big_endian() {
         let r = FwCfgDmaAccess::select_and_read(0x0020, 0x1234, 0x0000_0001_0203_0405);
         assert_eq!(r.as_bytes(), &[0, 0x20, 0, 0x0a, 0, 0, 0x12, 0x34, 0, 0, 0, 1, 2, 3, 4, 5]);
+        assert_eq!(&FwCfgDmaAccess::read(64, 0x1000).as_bytes()[..8], &[0, 0, 0, 2, 0, 0, 0, 64]);
     }
 
     #[test]

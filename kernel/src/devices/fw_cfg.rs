@@ -1,7 +1,8 @@
-//! QEMU's fw_cfg device (QEMU `docs/specs/fw_cfg.rst`): the directory through the
-//! traditional I/O-port interface (select an item, stream its bytes from the data register),
-//! file contents through the DMA interface when the device has it (one port write per file
-//! instead of one emulated byte read per byte: about 9 ms less for an 87 KB bundle under TCG).
+//! QEMU's fw_cfg device (QEMU `docs/specs/fw_cfg.rst`): the signature and feature items
+//! through the traditional I/O-port interface (select an item, stream its bytes from the data
+//! register), everything else through the DMA interface when the device has it (one port
+//! write per transfer instead of one emulated byte read per byte: about 9 ms less for an
+//! 87 KB bundle under TCG), else through the ports too.
 //! Everything read is host data; `halcyon_boot::fw_cfg` parses it with checked constructors.
 //!
 //! DMA writes guest memory directly, which on SEV-SNP and TDX works only for shared pages: the
@@ -32,18 +33,26 @@ impl FwCfg {
 
     /// Looks `names` up in one pass over the file directory.
     pub fn find<const N: usize>(&self, names: [&str; N]) -> Result<[Option<FileEntry>; N], FwCfgError> {
+        /// Directory entries read per transfer.
+        const CHUNK: usize = 16;
         let mut found = [None; N];
         let mut count = [0u8; 4];
-        read_item_ports(FW_CFG_FILE_DIR, &mut count);
-        let count = spec::parse_dir_count(&count)?;
+        self.read(Some(FW_CFG_FILE_DIR), &mut count)?;
+        let count = spec::parse_dir_count(&count)? as usize;
         // The directory item stays selected: each read continues where the last one ended.
-        for _ in 0..count {
-            let mut raw = [0u8; FW_CFG_FILE_SIZE];
-            port::read_bytes(FW_CFG_PORT_DATA, &mut raw);
-            let entry = FileEntry::parse(&raw)?;
-            if let Some(i) = names.iter().position(|n| *n == entry.name()) {
-                found[i].get_or_insert(entry);
+        let mut raw = [0u8; CHUNK * FW_CFG_FILE_SIZE];
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(CHUNK);
+            let chunk = &mut raw[..n * FW_CFG_FILE_SIZE];
+            self.read(None, chunk)?;
+            for bytes in chunk.as_chunks::<FW_CFG_FILE_SIZE>().0 {
+                let entry = FileEntry::parse(bytes)?;
+                if let Some(i) = names.iter().position(|n| *n == entry.name()) {
+                    found[i].get_or_insert(entry);
+                }
             }
+            left -= n;
         }
         Ok(found)
     }
@@ -51,13 +60,25 @@ impl FwCfg {
     /// Reads the first `out.len()` bytes of `file` (the caller sizes `out` from `file.size`;
     /// past an item's end the device reads zeros).
     pub fn read_file(&self, file: &FileEntry, out: &mut [u8]) -> Result<(), FwCfgError> {
+        self.read(Some(file.select), out)
+    }
+
+    /// Reads `out.len()` bytes of `select`ed item from its start, or (`None`) of the current
+    /// item from where the last read ended: by DMA when the device has it, else through ports.
+    fn read(&self, select: Option<u16>, out: &mut [u8]) -> Result<(), FwCfgError> {
         if !self.dma {
-            read_item_ports(file.select, out);
+            if let Some(item) = select {
+                port::write_u16(FW_CFG_PORT_SEL, item);
+            }
+            port::read_bytes(FW_CFG_PORT_DATA, out);
             return Ok(());
         }
         let length = u32::try_from(out.len()).map_err(|_| FwCfgError::Dma)?;
         // The kernel runs identity-mapped, so a pointer is its physical address.
-        let mut access = FwCfgDmaAccess::select_and_read(file.select, length, out.as_mut_ptr() as u64);
+        let mut access = match select {
+            Some(item) => FwCfgDmaAccess::select_and_read(item, length, out.as_mut_ptr() as u64),
+            None => FwCfgDmaAccess::read(length, out.as_mut_ptr() as u64),
+        };
         let request = &raw mut access;
         let address = request as u64;
         compiler_fence(Ordering::SeqCst);
