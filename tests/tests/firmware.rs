@@ -173,3 +173,48 @@ fn firmware_boot_reads_the_command_line_from_fw_cfg() {
     assert!(log.contains("boot: command line: virtio.bounce=on test.comma=a,b\n"), "{log}");
     assert!(log.contains("'hello.wasm': exited with status 0"), "{log}");
 }
+
+/// QEMU started by hand (not through `halcyon run`) on `halcyon.fd` with a hello bundle; returns
+/// the kernel log. `machine` are the options that differ between the cases, `label` names the
+/// case's scratch directory.
+fn boot_by_hand(label: &str, machine: &[&str]) -> String {
+    let dir = std::env::temp_dir().join(format!("halcyon-fw-{}-{label}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bundle = dir.join("hello.hcb");
+    let log = dir.join("kernel.log");
+    let _ = std::fs::remove_file(&log);
+    let output = halcyon(&["bundle", "-o", path_str(&bundle), path_str(&guest("hello"))]).output().unwrap();
+    assert_exit(&output, 0);
+    let qemu = std::env::var("HALCYON_QEMU").unwrap_or_else(|_| "qemu-system-x86_64".into());
+    let status = Command::new(qemu)
+        .args(machine)
+        .args(["-cpu", "max", "-m", "64M", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-bios", path_str(&firmware_path())])
+        .arg("-fw_cfg")
+        .arg(format!("name=opt/halcyon/bundle,file={}", path_str(&bundle).replace(',', ",,")))
+        .args(["-fw_cfg", "name=opt/halcyon/cmdline,string=by.hand=1"])
+        .arg("-serial")
+        .arg(format!("file:{}", path_str(&log)))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    // isa-debug-exit: the kernel wrote 0 (run complete), QEMU exits (0 << 1) | 1.
+    assert_eq!(status.code(), Some(1), "{log}");
+    log
+}
+
+#[test]
+fn firmware_boot_without_fw_cfg_dma_uses_the_ports() {
+    let log = boot_by_hand("no-dma", &["-M", "microvm,x-option-roms=off,rtc=on,pit=on", "-global", "fw_cfg_io.dma_enabled=off"]);
+    assert!(log.contains("boot: command line: by.hand=1\n"), "{log}");
+    assert!(log.contains("'hello.wasm': exited with status 0"), "{log}");
+}
+
+#[test]
+fn the_same_firmware_boots_q35_without_seabios() {
+    let log = boot_by_hand("q35", &["-M", "q35"]);
+    assert!(log.contains("boot: entered from the firmware reset vector"), "{log}");
+    assert!(log.contains("'hello.wasm': exited with status 0"), "{log}");
+}
