@@ -26,7 +26,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check the kernel and write the bootable image
+    /// Check the kernel and write the bootable images: the PVH ELF and the `-bios` firmware
     Build {
         /// Kernel ELF to package [default: target/x86_64-unknown-none/kernel/halcyon-kernel]
         #[arg(long, value_name = "PATH")]
