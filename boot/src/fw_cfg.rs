@@ -211,6 +211,27 @@ pub fn parse_e820(bytes: &[u8]) -> Result<impl Iterator<Item = MemoryRegion> + '
     }))
 }
 
+/// Where to copy a `size`-byte file the host gave (the workload bundle): the highest
+/// page-aligned address at which it fits in a RAM region of `regions`, inside `low..high`
+/// (low memory and what the boot page tables map) and outside `avoid` (the kernel image).
+pub fn place_above(regions: &[MemoryRegion], avoid: core::ops::Range<u64>, low: u64, high: u64, size: u64) -> Option<u64> {
+    const PAGE: u64 = 4096;
+    let avoid = avoid.start & !(PAGE - 1)..avoid.end.checked_next_multiple_of(PAGE).unwrap_or(u64::MAX);
+    let mut best = None;
+    for r in regions.iter().filter(|r| r.kind == MemoryType::Ram) {
+        let start = r.start.max(low);
+        let end = r.end().min(high);
+        // The parts of the region below and above `avoid`.
+        for (lo, hi) in [(start, end.min(avoid.start)), (start.max(avoid.end), end)] {
+            let Some(at) = hi.checked_sub(size).map(|a| a & !(PAGE - 1)) else { continue };
+            if hi > lo && at >= lo && best.is_none_or(|b| at > b) {
+                best = Some(at);
+            }
+        }
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +302,31 @@ mod tests {
         assert!(matches!(parse_e820(&bytes[..39]), Err(FwCfgError::Truncated)));
         assert!(matches!(parse_e820(&e820(&[(u64::MAX, 2, 1)])), Err(FwCfgError::Overflow)));
         assert_eq!(parse_e820(&[]).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn bundles_go_to_the_top_of_ram_below_the_limit() {
+        let ram = |start, size| MemoryRegion { start, size, kind: MemoryType::Ram };
+        let kernel = 0x10_0000..0x2b_f123;
+        let (low, high) = (1 << 20, 1 << 32);
+        // microvm, 64 MiB: the top of RAM, page-aligned down.
+        let microvm = [ram(0, 64 << 20)];
+        assert_eq!(place_above(&microvm, kernel.clone(), low, high, 86_866), Some((64 << 20) - 0x16000));
+        // Only what lies above the kernel and below the limit counts; reserved ranges never do.
+        assert_eq!(place_above(&microvm, kernel.clone(), low, high, (64 << 20) - 0x2c_0000), Some(0x2c_0000));
+        assert_eq!(place_above(&microvm, kernel.clone(), low, high, (64 << 20) - 0x2c_0000 + 1), None);
+        let reserved = [MemoryRegion { start: 0x400_0000, size: 1 << 30, kind: MemoryType::Reserved }];
+        assert_eq!(place_above(&reserved, kernel.clone(), low, high, 4096), None);
+        // 6 GiB on a PC: RAM below 3 GiB and above 4 GiB; the bundle stays below 4 GiB.
+        let pc = [ram(0, 0x9_fc00), ram(1 << 20, (3 << 30) - (1 << 20)), ram(1 << 32, 3 << 30)];
+        assert_eq!(place_above(&pc, kernel.clone(), low, high, 0x1000), Some((3 << 30) - 0x1000));
+        // Low memory is never used, even when it is the only room left.
+        assert_eq!(place_above(&[ram(0, 0x9_fc00)], kernel.clone(), low, high, 0x1000), None);
+        // Room below the kernel counts too.
+        assert_eq!(place_above(&[ram(0x20_0000, 0x10_0000)], 0x28_0000..0x30_0000, low, high, 0x8000), Some(0x27_8000));
+        // Hostile sizes never overflow.
+        assert_eq!(place_above(&microvm, kernel.clone(), low, high, u64::MAX), None);
+        assert_eq!(place_above(&[ram(u64::MAX - 0x1000, 0x1000)], kernel, low, u64::MAX, 0x1000), None);
     }
 
     #[test]

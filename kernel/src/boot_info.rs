@@ -12,6 +12,8 @@ use halcyon_boot::pvh::{self, MemoryRegion, MemoryType, PvhError, StartInfo};
 /// The boot page tables identity-map the first 4 GiB; boot structures must lie there.
 const BOOT_MAPPED_LIMIT: u64 = 4 << 30;
 const MAX_REGIONS: usize = pvh::MAX_MEMMAP_ENTRIES as usize;
+/// The real-mode area, BIOS data and ROMs: never used for boot data (as `memory` never hands it out).
+const LOW_MEMORY_END: u64 = 1 << 20;
 /// Longest kernel command line we read.
 const MAX_CMDLINE: usize = 4096;
 
@@ -191,10 +193,11 @@ fn read_fw_cfg() -> Result<BootInfo, BootInfoError> {
 
     let mut bundle = None;
     if let Some(file) = bundle_file {
-        let at = place_bundle(&regions[..region_count], u64::from(file.size))
+        let kernel = crate::arch::paging::kernel_layout().image();
+        let at = fw_cfg::place_above(&regions[..region_count], kernel, LOW_MEMORY_END, BOOT_MAPPED_LIMIT, u64::from(file.size))
             .ok_or(BootInfoError::NoRoomForBundle { size: file.size })?;
         let range = at..at + u64::from(file.size);
-        // SAFETY: `place_bundle` chose RAM below 4 GiB (identity-mapped by the boot page tables)
+        // SAFETY: `place_above` chose RAM below 4 GiB (identity-mapped by the boot page tables)
         // outside low memory and the kernel image; nothing uses it before `memory::init`, which
         // then reserves it. The slice is the exact range, written only here.
         let target = unsafe { core::slice::from_raw_parts_mut(at as *mut u8, file.size as usize) };
@@ -210,26 +213,4 @@ fn read_fw_cfg() -> Result<BootInfo, BootInfoError> {
         cmdline_len,
         rsdp_paddr: 0,
     })
-}
-
-/// Where to copy a `size`-byte bundle: the highest page-aligned address at which it fits in a
-/// RAM region below 4 GiB, above low memory and outside the kernel image.
-fn place_bundle(regions: &[MemoryRegion], size: u64) -> Option<u64> {
-    const PAGE: u64 = 4096;
-    const LOW_MEMORY_END: u64 = 1 << 20;
-    let kernel = crate::arch::paging::kernel_layout().image();
-    let kernel = kernel.start & !(PAGE - 1)..kernel.end.next_multiple_of(PAGE);
-    let mut best = None;
-    for r in regions.iter().filter(|r| r.kind == MemoryType::Ram) {
-        let start = r.start.max(LOW_MEMORY_END);
-        let end = r.end().min(BOOT_MAPPED_LIMIT);
-        // The parts of the region below and above the kernel image.
-        for (lo, hi) in [(start, end.min(kernel.start)), (start.max(kernel.end), end)] {
-            let Some(at) = hi.checked_sub(size).map(|a| a & !(PAGE - 1)) else { continue };
-            if at >= lo && hi > lo && best.is_none_or(|b| at > b) {
-                best = Some(at);
-            }
-        }
-    }
-    best
 }
