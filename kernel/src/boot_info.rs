@@ -175,9 +175,9 @@ fn read_fw_cfg() -> Result<BootInfo, BootInfoError> {
     device.read_file(&e820, map)?;
     let mut regions = [MemoryRegion { start: 0, size: 0, kind: MemoryType::Reserved }; MAX_REGIONS];
     let mut region_count = 0;
-    for region in fw_cfg::parse_e820(map)? {
-        // `map` holds at most MAX_REGIONS entries.
-        regions[region_count] = region;
+    // `map` holds at most MAX_REGIONS entries, so the zip drops none.
+    for (slot, region) in regions.iter_mut().zip(fw_cfg::parse_e820(map)?) {
+        *slot = region;
         region_count += 1;
     }
 
