@@ -1,4 +1,15 @@
-//! The PVH entry stub (`pvh_entry.s`), assembled into the kernel image.
+//! The entry code assembled into the kernel image: the PVH entry stub (`pvh_entry.s`) and the
+//! firmware reset path (`reset_vector.s`), whose addresses come from [`crate::firmware_layout`].
 #![allow(unsafe_code)] // `global_asm!` is the one unsafe construct this crate needs.
 
+use crate::firmware_layout as layout;
+
 core::arch::global_asm!(include_str!("pvh_entry.s"), options(att_syntax));
+
+core::arch::global_asm!(
+    include_str!("reset_vector.s"),
+    RESET_CS_BASE = const layout::RESET_CS_BASE,
+    PAYLOAD_DESCRIPTOR = const layout::PAYLOAD_DESCRIPTOR_GPA,
+    PAYLOAD_SIGNATURE = const u32::from_le_bytes(layout::PAYLOAD_SIGNATURE),
+    options(att_syntax)
+);

@@ -1,12 +1,16 @@
-//! Halcyon's boot interface: the PVH entry code and the boot-time layouts that the host
-//! tool and the kernel both read.
+//! Halcyon's boot interface: the PVH entry code, the firmware reset path, and the boot-time
+//! layouts that the host tool and the kernel both read (the firmware layout description, the
+//! OVMF table and SEV/TDVF metadata, PVH start info, QEMU fw_cfg).
 //!
-//! The entry stub (`pvh_entry.s`) is assembled into the kernel only when building for the
-//! bare-metal target; the layouts and their parsers are plain Rust so the host tests them.
+//! The entry code (`pvh_entry.s`, `reset_vector.s`) is assembled into the kernel only when
+//! building for the bare-metal target; the layouts and their parsers are plain Rust so the
+//! host tests them.
 #![cfg_attr(not(test), no_std)]
 // The only unsafe code is the entry stub's assembly, confined to `entry`.
 #![deny(unsafe_code)]
 
+pub mod firmware_layout;
+pub mod fw_cfg;
 pub mod ovmf;
 pub mod pvh;
 

@@ -5,6 +5,7 @@
 mod build_cmd;
 mod bundle_cmd;
 mod elf_image;
+mod firmware;
 mod measure;
 mod paths;
 mod qemu;
@@ -26,12 +27,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check the kernel and write the bootable image
+    /// Check the kernel and write the bootable images: the PVH ELF and the `-bios` firmware
     Build {
         /// Kernel ELF to package [default: target/x86_64-unknown-none/kernel/halcyon-kernel]
         #[arg(long, value_name = "PATH")]
         kernel: Option<PathBuf>,
-        /// Where to write the image [default: target/halcyon/halcyon.elf]
+        /// Where to write the image [default: target/halcyon/halcyon.elf]; the firmware form
+        /// goes beside it as `.fd` (or give the `.fd` path, and the ELF goes beside it as `.elf`)
         #[arg(short, long, value_name = "PATH")]
         output: Option<PathBuf>,
     },
@@ -57,7 +59,8 @@ enum Command {
         /// QEMU `-cpu` model the guest is launched with (SNP only) [default: EPYC-v4]
         #[arg(long, value_name = "TYPE")]
         vcpu_type: Option<String>,
-        /// The firmware (`-bios` image) [default: target/halcyon/halcyon.elf]
+        /// The firmware (`-bios` image) [default: target/halcyon/halcyon.fd]; given Halcyon's ELF
+        /// image, its firmware form beside it (`.fd`) is measured
         #[arg(value_name = "FIRMWARE", env = "HALCYON_IMAGE")]
         firmware: Option<PathBuf>,
     },
@@ -155,6 +158,10 @@ struct RunArgs {
     /// The image to boot [default: target/halcyon/halcyon.elf]
     #[arg(long, value_name = "PATH", env = "HALCYON_IMAGE")]
     image: Option<PathBuf>,
+    /// How QEMU starts the kernel: pvh (`-kernel` the image) or firmware (`-bios` its `.fd`
+    /// form; boot data through fw_cfg)
+    #[arg(long, value_enum, default_value = "pvh")]
+    boot: qemu::Boot,
     /// The QEMU binary
     #[arg(long, value_name = "PATH", env = "HALCYON_QEMU", default_value = "qemu-system-x86_64")]
     qemu: PathBuf,
@@ -251,6 +258,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         vcpus: args.vcpus,
         accel: args.accel,
         image: args.image,
+        boot: args.boot,
         qemu: args.qemu,
         verbose: args.verbose,
         log: args.log,
@@ -378,6 +386,9 @@ mod tests {
         assert_eq!(args.vcpus, 1);
         assert_eq!(args.fuel, None);
         assert!(matches!(args.platform, Platform::Plain));
+        assert_eq!(args.boot, qemu::Boot::Pvh);
+        assert_eq!(run_args(&["--boot", "firmware", "m.wasm"]).unwrap().boot, qemu::Boot::Firmware);
+        assert!(run_args(&["--boot", "bios", "m.wasm"]).is_err());
         assert_eq!(args.module_and_args(), (PathBuf::from("m.wasm"), vec![]));
         assert!(run_args(&["--memory", "lots", "m.wasm"]).is_err());
         assert!(run_args(&["--memory", "0", "m.wasm"]).is_err());

@@ -19,3 +19,8 @@ pub fn default_kernel() -> PathBuf {
 pub fn default_image() -> PathBuf {
     target_dir().join("halcyon/halcyon.elf")
 }
+
+/// `target/halcyon/halcyon.fd`, the firmware form `make image` writes beside the ELF.
+pub fn default_firmware() -> PathBuf {
+    target_dir().join("halcyon/halcyon.fd")
+}

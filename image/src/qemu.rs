@@ -18,8 +18,32 @@ pub enum KernelLog {
     File(PathBuf),
 }
 
+/// How QEMU starts the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Boot {
+    /// `-kernel halcyon.elf`: QEMU's PVH loader enters the kernel with a start info
+    /// (bundle as `-initrd`, command line as `-append`)
+    Pvh,
+    /// `-bios halcyon.fd`: the CPU starts at the firmware's reset vector, and the kernel reads
+    /// the memory map, bundle and command line from fw_cfg
+    Firmware,
+}
+
+/// The fw_cfg file the firmware boot reads the bundle from (`halcyon_boot::fw_cfg::BUNDLE_FILE`).
+const FW_CFG_BUNDLE: &str = halcyon_boot::fw_cfg::BUNDLE_FILE;
+/// The fw_cfg file the firmware boot reads the command line from.
+const FW_CFG_CMDLINE: &str = halcyon_boot::fw_cfg::CMDLINE_FILE;
+
+/// A value for QEMU's option syntax, where a comma ends the value unless doubled.
+fn option_value(value: &std::ffi::OsStr) -> OsString {
+    let text = value.to_string_lossy();
+    OsString::from(text.replace(',', ",,"))
+}
+
 pub struct VmConfig<'a> {
+    /// The PVH ELF (`Boot::Pvh`) or the firmware (`Boot::Firmware`).
     pub image: &'a Path,
+    pub boot: Boot,
     pub bundle: &'a Path,
     pub ram_bytes: u64,
     pub vcpus: u32,
@@ -77,7 +101,14 @@ pub fn args(config: &VmConfig<'_>) -> Vec<OsString> {
         args.extend(["-device", "virtio-net-pci,netdev=halcyon-net,romfile="].map(OsString::from));
     }
     if !config.kernel_cmdline.is_empty() {
-        args.extend(["-append".into(), config.kernel_cmdline.join(" ").into()]);
+        let cmdline = config.kernel_cmdline.join(" ");
+        match config.boot {
+            Boot::Pvh => args.extend(["-append".into(), cmdline.into()]),
+            Boot::Firmware => args.extend([
+                "-fw_cfg".into(),
+                format!("name={FW_CFG_CMDLINE},string={}", cmdline.replace(',', ",,")).into(),
+            ]),
+        }
     }
     let mut push = |a: &str| args.push(OsString::from(a));
     match config.accel {
@@ -106,10 +137,22 @@ pub fn args(config: &VmConfig<'_>) -> Vec<OsString> {
     log.push(path.as_os_str());
     args.push(OsString::from("-chardev"));
     args.push(log);
-    args.push(OsString::from("-kernel"));
-    args.push(config.image.as_os_str().to_owned());
-    args.push(OsString::from("-initrd"));
-    args.push(config.bundle.as_os_str().to_owned());
+    match config.boot {
+        Boot::Pvh => {
+            args.push(OsString::from("-kernel"));
+            args.push(config.image.as_os_str().to_owned());
+            args.push(OsString::from("-initrd"));
+            args.push(config.bundle.as_os_str().to_owned());
+        }
+        Boot::Firmware => {
+            args.push(OsString::from("-bios"));
+            args.push(config.image.as_os_str().to_owned());
+            args.push(OsString::from("-fw_cfg"));
+            let mut bundle = OsString::from(format!("name={FW_CFG_BUNDLE},file="));
+            bundle.push(option_value(config.bundle.as_os_str()));
+            args.push(bundle);
+        }
+    }
     args
 }
 
@@ -130,6 +173,7 @@ mod tests {
     fn run_arguments() {
         let config = VmConfig {
             image: Path::new("/img"),
+            boot: Boot::Pvh,
             bundle: Path::new("/b"),
             ram_bytes: (48 << 20) + 1,
             vcpus: 2,
@@ -152,6 +196,7 @@ mod tests {
         let cmdline = ["net.dns=10.0.2.2".to_string()];
         let config = VmConfig {
             image: Path::new("/img"),
+            boot: Boot::Pvh,
             bundle: Path::new("/b"),
             ram_bytes: 64 << 20,
             vcpus: 1,
@@ -165,5 +210,26 @@ mod tests {
         assert!(args.windows(2).any(|w| w == ["-netdev", "user,id=halcyon-net,hostfwd=tcp:127.0.0.1:8080-:8080"]));
         assert!(args.windows(2).any(|w| w == ["-device", "virtio-net-pci,netdev=halcyon-net,romfile="]));
         assert!(args.windows(2).any(|w| w == ["-append", "net.dns=10.0.2.2"]));
+    }
+
+    #[test]
+    fn firmware_boot_arguments() {
+        let cmdline = ["virtio.bounce=on".to_string(), "a,b".to_string()];
+        let config = VmConfig {
+            image: Path::new("/t/halcyon.fd"),
+            boot: Boot::Firmware,
+            bundle: Path::new("/tmp/x,y/b.hcb"),
+            ram_bytes: 64 << 20,
+            vcpus: 1,
+            accel: Accel::Tcg,
+            kernel_log: KernelLog::File(PathBuf::from("/log")),
+            network: None,
+            kernel_cmdline: &cmdline,
+        };
+        let args: Vec<String> = args(&config).into_iter().map(|a| a.into_string().unwrap()).collect();
+        assert!(args.windows(2).any(|w| w == ["-bios", "/t/halcyon.fd"]));
+        assert!(args.windows(2).any(|w| w == ["-fw_cfg", "name=opt/halcyon/bundle,file=/tmp/x,,y/b.hcb"]));
+        assert!(args.windows(2).any(|w| w == ["-fw_cfg", "name=opt/halcyon/cmdline,string=virtio.bounce=on a,,b"]));
+        assert!(!args.iter().any(|a| a == "-kernel" || a == "-initrd" || a == "-append"));
     }
 }

@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub vcpus: u32,
     pub accel: qemu::Accel,
     pub image: Option<PathBuf>,
+    /// PVH (`-kernel`) or firmware (`-bios`) boot.
+    pub boot: qemu::Boot,
     pub qemu: PathBuf,
     pub verbose: bool,
     pub log: Option<PathBuf>,
@@ -160,8 +162,12 @@ fn bundle_for(options: &RunOptions, input: &[u8]) -> Result<Vec<u8>> {
     Ok(bundle::encode(&[workload]))
 }
 
+/// The file QEMU boots: the ELF for PVH, its `.fd` form for a firmware boot. `--image` may
+/// name either of the pair `halcyon build` writes (see `firmware::output_paths`); the ELF is
+/// checked in both cases, since its notes say which protocols the kernel speaks.
 fn image_path(options: &RunOptions) -> Result<PathBuf> {
-    let image = options.image.clone().unwrap_or_else(paths::default_image);
+    let given = options.image.clone().unwrap_or_else(paths::default_image);
+    let (image, fd) = crate::firmware::output_paths(&given);
     if !image.exists() {
         bail!("no image at {}: build it with `make image` (or `halcyon build`)", image.display());
     }
@@ -177,7 +183,23 @@ fn image_path(options: &RunOptions) -> Result<PathBuf> {
         }
     }
     elf_image::check_image(&image)?;
-    Ok(image)
+    if options.boot == qemu::Boot::Pvh {
+        return Ok(image);
+    }
+    // The firmware form beside the ELF, built from the same kernel by the same `halcyon build`.
+    let elf = image;
+    let bytes = std::fs::read(&fd)
+        .with_context(|| format!("cannot read the firmware {} (build it with `make image` or `halcyon build`)", fd.display()))?;
+    halcyon_boot::firmware_layout::FirmwareLayout::read(&bytes)
+        .with_context(|| format!("{} is not a Halcyon firmware image: rebuild it with `make image`", fd.display()))?;
+    if let (Ok(e), Ok(f)) = (std::fs::metadata(&elf), std::fs::metadata(&fd)) {
+        if let (Ok(em), Ok(fm)) = (e.modified(), f.modified()) {
+            if em > fm {
+                bail!("the firmware {} is older than the image {}: run `make image` (or `halcyon build`)", fd.display(), elf.display());
+            }
+        }
+    }
+    Ok(fd)
 }
 
 enum Event {
@@ -336,6 +358,7 @@ pub fn run(options: RunOptions) -> Result<i32> {
         .then(|| qemu::NetworkConfig { tcp_forwards: options.tcp_listen.clone() });
     let config = VmConfig {
         image: &image,
+        boot: options.boot,
         bundle: &bundle_path,
         ram_bytes: options.ram,
         vcpus: options.vcpus,
@@ -494,6 +517,7 @@ mod tests {
             vcpus: 1,
             accel: qemu::Accel::Tcg,
             image: None,
+            boot: qemu::Boot::Pvh,
             qemu: PathBuf::from("qemu-system-x86_64"),
             verbose: false,
             log: None,

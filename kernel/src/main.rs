@@ -24,7 +24,8 @@ mod wasm;
 use arch::exit::{exit_vm, ExitStatus};
 use halcyon_hal::measurement::MeasurementLog;
 
-/// Called by the PVH entry stub with the physical address of `hvm_start_info`.
+/// Called by the PVH entry stub with the physical address of `hvm_start_info`, or 0 when the
+/// firmware reset path (`boot/src/reset_vector.s`) entered it: then fw_cfg has the boot data.
 #[no_mangle]
 pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
     time::mark_entry();
@@ -32,8 +33,16 @@ pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
     arch::init_cpu();
     kprintln!("halcyon {} booting", env!("CARGO_PKG_VERSION"));
 
+    if start_info_paddr == 0 {
+        kprintln!("boot: entered from the firmware reset vector; boot information from fw_cfg");
+    }
+    let boot_info_start = arch::tsc::read();
     let boot = boot_info::read(start_info_paddr)
-        .unwrap_or_else(|e| fatal!("cannot read the PVH boot information: {e}"));
+        .unwrap_or_else(|e| fatal!("cannot read the boot information: {e}"));
+    let boot_info_ticks = arch::tsc::read().saturating_sub(boot_info_start);
+    if !boot.cmdline().is_empty() {
+        kprintln!("boot: command line: {}", boot.cmdline());
+    }
     let memory = memory::init(&boot).unwrap_or_else(|e| fatal!("memory setup failed: {e}"));
     kprintln!(
         "memory: {} MiB RAM, heap {:#x}..{:#x} ({} MiB)",
@@ -45,6 +54,7 @@ pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
 
     time::init().unwrap_or_else(|e| fatal!("{e}"));
     kprintln!("time: kernel entered {} us after VM reset", time::entry_ns() / 1000);
+    kprintln!("boot: boot information read in {} us", time::ticks_to_ns(boot_info_ticks) / 1000);
 
     let tee = platform::detect();
     kprintln!("platform: {tee}");
@@ -69,7 +79,7 @@ pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
     let mut measurements = MeasurementLog::new();
 
     let Some(bundle) = &boot.bundle else {
-        kprintln!("no workload bundle was passed (QEMU -initrd); nothing to run");
+        kprintln!("no workload bundle was passed (QEMU -initrd or fw_cfg opt/halcyon/bundle); nothing to run");
         exit_vm(ExitStatus::RunComplete);
     };
     // SAFETY: `bundle` comes from the boot info and `memory::init` succeeded.

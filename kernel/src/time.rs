@@ -41,6 +41,11 @@ pub fn init() -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Nanoseconds `ticks` TSC ticks take; 0 before calibration.
+pub fn ticks_to_ns(ticks: u64) -> u64 {
+    tsc_to_ns(ticks)
+}
+
 /// Nanoseconds since the CPU's TSC started counting (VM reset); 0 before calibration.
 pub fn since_reset_ns() -> u64 {
     tsc_to_ns(tsc::read())

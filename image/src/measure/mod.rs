@@ -118,25 +118,28 @@ pub fn measure(
     vcpu_type: Option<&str>,
     firmware: Option<PathBuf>,
 ) -> anyhow::Result<String> {
-    let (path, is_default) = match firmware {
+    let (mut path, is_default) = match firmware {
         Some(path) => (path, false),
-        None => (crate::paths::default_image(), true),
+        None => (crate::paths::default_firmware(), true),
     };
-    let image = std::fs::read(&path).with_context(|| {
-        if is_default {
-            format!("cannot read Halcyon's image {} (build it with `make image`, or give FIRMWARE)", path.display())
-        } else {
-            format!("cannot read {}", path.display())
-        }
-    })?;
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).with_context(|| {
+            if is_default {
+                format!("cannot read Halcyon's firmware {} (build it with `make image`, or give FIRMWARE)", path.display())
+            } else {
+                format!("cannot read {}", path.display())
+            }
+        })
+    };
+    let mut image = read(&path)?;
+    // Halcyon's PVH ELF (say, from HALCYON_IMAGE) stands for the firmware `halcyon build`
+    // wrote beside it.
+    if image.starts_with(b"\x7fELF") {
+        let (_, fd) = crate::firmware::output_paths(&path);
+        image = read(&fd).with_context(|| format!("{} is an ELF; its firmware form {} is missing", path.display(), fd.display()))?;
+        path = fd;
+    }
     if let Err(GuidTableError::NoFooter | GuidTableError::ImageTooSmall { .. }) = GuidTable::parse(&image) {
-        if is_default {
-            anyhow::bail!(
-                "{} is not an OVMF-compatible firmware (no GUIDed table footer at its end): Halcyon's image is a PVH ELF \
-                 today and cannot be launched or measured as an SNP or TDX guest yet; give an OVMF build as FIRMWARE",
-                path.display()
-            );
-        }
         anyhow::bail!(
             "{} is not an OVMF-compatible firmware (no GUIDed table footer 48 bytes before its end)",
             path.display()

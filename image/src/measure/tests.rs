@@ -280,6 +280,10 @@ fn measure_command_prints_hex_or_says_why_not() {
     let dir = tempfile::tempdir().unwrap();
     let elf = dir.path().join("halcyon.elf");
     std::fs::write(&elf, b"\x7fELF not a firmware").unwrap();
+    // An ELF stands for the firmware `halcyon build` wrote beside it.
+    let err = measure(MeasurePlatform::Snp, None, None, Some(elf.clone())).unwrap_err();
+    assert!(format!("{err:#}").contains("its firmware form"), "{err:#}");
+    std::fs::write(dir.path().join("halcyon.fd"), b"not a firmware either").unwrap();
     let err = measure(MeasurePlatform::Snp, None, None, Some(elf)).unwrap_err();
     assert!(format!("{err:#}").contains("is not an OVMF-compatible firmware"), "{err:#}");
 }

@@ -17,6 +17,31 @@ pub fn read_u8(port: u16) -> u8 {
     unsafe { Port::<u8>::new(port).read() }
 }
 
+/// Writes a 16-bit value to an I/O port.
+pub fn write_u16(port: u16, value: u16) {
+    // SAFETY: see `write_u8`.
+    unsafe { Port::<u16>::new(port).write(value) }
+}
+
+/// Fills a buffer from one port with `rep insb` (the fw_cfg data register streams an item
+/// this way; one instruction instead of one exit per byte under KVM's string I/O).
+pub fn read_bytes(port: u16, out: &mut [u8]) {
+    if out.is_empty() {
+        return;
+    }
+    // SAFETY: `rep insb` writes `rcx` bytes starting at `rdi`, which is exactly the mutably
+    // borrowed slice; DF is clear per the System V ABI, so it writes forward.
+    unsafe {
+        core::arch::asm!(
+            "rep insb",
+            in("dx") port,
+            inout("rdi") out.as_mut_ptr() => _,
+            inout("rcx") out.len() => _,
+            options(nostack, preserves_flags)
+        );
+    }
+}
+
 /// Writes a 32-bit value to an I/O port.
 pub fn write_u32(port: u16, value: u32) {
     // SAFETY: see `write_u8`.

@@ -1,0 +1,173 @@
+//! The firmware image (`halcyon.fd`): the kernel ELF turned into a `-bios` image laid out by
+//! `halcyon_boot::firmware_layout`, carrying the OVMF GUIDed table, SEV and TDVF metadata.
+
+use anyhow::{bail, Context, Result};
+use halcyon_boot::firmware_layout::{
+    FirmwareLayout, PT_HALCYON_RESET_CODE, PT_HALCYON_RESET_VECTOR, RESET_CODE_GPA, RESET_VECTOR_GPA,
+};
+use object::elf::{FileHeader64, PT_LOAD};
+use object::read::elf::{FileHeader, ProgramHeader};
+use object::Endianness;
+use std::path::{Path, PathBuf};
+
+/// A built firmware image and the layout it was written from.
+pub struct FirmwareImage {
+    pub layout: FirmwareLayout,
+    pub bytes: Vec<u8>,
+}
+
+/// Builds the firmware from a kernel ELF: its PT_LOAD segments become one flat payload from
+/// their lowest physical (= link) address, gaps and the `.bss` tail left out or zero; its
+/// reset-code and reset-vector segments go where the layout says the CPU fetches them.
+pub fn build(elf: &[u8]) -> Result<FirmwareImage> {
+    let header = FileHeader64::<Endianness>::parse(elf).context("not an ELF64 file")?;
+    let endian = header.endian().context("unknown ELF byte order")?;
+    let segments = header.program_headers(endian, elf).context("bad program headers")?;
+    let mut loads = Vec::new();
+    let (mut reset_code, mut reset_vector) = (None, None);
+    for segment in segments {
+        let paddr = segment.p_paddr(endian);
+        let data = segment.data(endian, elf).map_err(|()| anyhow::anyhow!("segment data outside the file"))?;
+        match segment.p_type(endian) {
+            PT_LOAD => loads.push((paddr, data, segment.p_memsz(endian))),
+            PT_HALCYON_RESET_CODE => reset_code = Some((paddr, data)),
+            PT_HALCYON_RESET_VECTOR => reset_vector = Some((paddr, data)),
+            _ => {}
+        }
+    }
+    let (Some((code_at, reset_code)), Some((vector_at, reset_vector))) = (reset_code, reset_vector) else {
+        bail!("the kernel has no firmware reset segments (boot/link.ld): rebuild it with `make kernel`");
+    };
+    if code_at != u64::from(RESET_CODE_GPA) || vector_at != u64::from(RESET_VECTOR_GPA) {
+        bail!(
+            "the kernel's reset segments are at {code_at:#x} and {vector_at:#x}, not where firmware_layout.rs says \
+             ({RESET_CODE_GPA:#x}, {RESET_VECTOR_GPA:#x}): boot/link.ld and firmware_layout.rs disagree"
+        );
+    }
+    let start = loads.iter().map(|(paddr, ..)| *paddr).min().context("the kernel has no PT_LOAD segments")?;
+    let mut file_end = start;
+    let mut ram_end = start;
+    for (paddr, data, memsz) in &loads {
+        let end = paddr.checked_add(data.len() as u64).context("segment wraps")?;
+        file_end = file_end.max(end);
+        ram_end = ram_end.max(paddr.checked_add(*memsz).context("segment wraps")?);
+    }
+    let to_u32 = |v: u64, what: &str| u32::try_from(v).with_context(|| format!("the kernel's {what} is above 4 GiB"));
+    let layout = FirmwareLayout::new(
+        to_u32(start, "load address")?,
+        to_u32(file_end - start, "payload")?,
+        to_u32(ram_end, "end")?,
+    )
+    .context("cannot lay out the firmware")?;
+    let mut payload = vec![0u8; layout.payload_len as usize];
+    for (paddr, data, _) in &loads {
+        let at = (paddr - start) as usize;
+        payload[at..at + data.len()].copy_from_slice(data);
+    }
+    let mut bytes = vec![0u8; layout.size as usize];
+    layout.write(&mut bytes, &payload, reset_code, reset_vector).context("cannot write the firmware")?;
+    Ok(FirmwareImage { layout, bytes })
+}
+
+/// Where `halcyon build --output PATH` writes the two images: a PATH ending in `.fd` names the
+/// firmware and the ELF goes beside it as `.elf`; any other PATH names the ELF and the
+/// firmware goes beside it with the extension `.fd`. Returns `(elf, firmware)`.
+pub fn output_paths(output: &Path) -> (PathBuf, PathBuf) {
+    if output.extension().is_some_and(|e| e == "fd") {
+        (output.with_extension("elf"), output.to_path_buf())
+    } else {
+        (output.to_path_buf(), output.with_extension("fd"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_paths_pair_elf_and_fd() {
+        let pair = |p: &str| {
+            let (e, f) = output_paths(Path::new(p));
+            (e.to_string_lossy().into_owned(), f.to_string_lossy().into_owned())
+        };
+        assert_eq!(pair("t/halcyon.elf"), ("t/halcyon.elf".into(), "t/halcyon.fd".into()));
+        assert_eq!(pair("t/x.fd"), ("t/x.elf".into(), "t/x.fd".into()));
+        assert_eq!(pair("img"), ("img".into(), "img.fd".into()));
+    }
+
+    /// A minimal x86_64 ELF64 whose program headers are `(type, paddr, data, memsz)`.
+    fn elf(segments: &[(u32, u64, &[u8], u64)]) -> Vec<u8> {
+        use object::elf::{ELFCLASS64, ELFDATA2LSB, EM_X86_64, ET_EXEC, EV_CURRENT};
+        const EHDR: usize = 64;
+        const PHDR: usize = 56;
+        let mut out = vec![0x7f, b'E', b'L', b'F', ELFCLASS64, ELFDATA2LSB, EV_CURRENT, 0];
+        out.resize(16, 0);
+        out.extend(ET_EXEC.to_le_bytes());
+        out.extend(EM_X86_64.to_le_bytes());
+        out.extend(u32::from(EV_CURRENT).to_le_bytes());
+        out.extend(0x10_0000u64.to_le_bytes()); // e_entry
+        out.extend((EHDR as u64).to_le_bytes()); // e_phoff
+        out.extend(0u64.to_le_bytes()); // e_shoff
+        out.extend(0u32.to_le_bytes()); // e_flags
+        out.extend((EHDR as u16).to_le_bytes());
+        out.extend((PHDR as u16).to_le_bytes());
+        out.extend((segments.len() as u16).to_le_bytes());
+        out.extend(64u16.to_le_bytes());
+        out.extend([0u8; 4]);
+        let mut offset = (EHDR + PHDR * segments.len()) as u64;
+        for (p_type, paddr, data, memsz) in segments {
+            out.extend(p_type.to_le_bytes());
+            out.extend(5u32.to_le_bytes()); // p_flags
+            out.extend(offset.to_le_bytes());
+            out.extend(paddr.to_le_bytes()); // p_vaddr
+            out.extend(paddr.to_le_bytes()); // p_paddr
+            out.extend((data.len() as u64).to_le_bytes());
+            out.extend(memsz.to_le_bytes());
+            out.extend(8u64.to_le_bytes());
+            offset += data.len() as u64;
+        }
+        for (_, _, data, _) in segments {
+            out.extend(*data);
+        }
+        out
+    }
+
+    const VECTOR: [u8; 16] = [0xe9, 0x0d, 0xf0, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4];
+
+    #[test]
+    fn segments_become_a_flat_payload_and_the_reset_page() {
+        let kernel = elf(&[
+            (PT_LOAD, 0x10_0000, &[0xaa; 0x10], 0x10),
+            (PT_LOAD, 0x10_2000, &[0xbb; 8], 0x3000),
+            (PT_HALCYON_RESET_CODE, u64::from(RESET_CODE_GPA), &[0x90; 8], 8),
+            (PT_HALCYON_RESET_VECTOR, u64::from(RESET_VECTOR_GPA), &VECTOR, 16),
+        ]);
+        let fw = build(&kernel).unwrap();
+        let l = fw.layout;
+        assert_eq!((l.payload_link, l.payload_len, l.kernel_ram_end, l.size), (0x10_0000, 0x2008, 0x10_5000, 0x1_0000));
+        let image = &fw.bytes;
+        assert!(image[..0x10].iter().all(|b| *b == 0xaa));
+        assert!(image[0x10..0x2000].iter().all(|b| *b == 0), "gaps are zero");
+        assert!(image[0x2000..0x2008].iter().all(|b| *b == 0xbb));
+        let code_at = (RESET_CODE_GPA - l.base_gpa()) as usize;
+        assert_eq!(&image[code_at..code_at + 9], &[0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0]);
+        assert_eq!(&image[image.len() - 16..], &VECTOR);
+        let parsed = halcyon_boot::ovmf::Firmware::parse(image).unwrap();
+        assert_eq!(parsed.sev_metadata.unwrap().sections().collect::<Vec<_>>(), l.sev_sections());
+        assert_eq!(FirmwareLayout::read(image).unwrap().0, l);
+    }
+
+    #[test]
+    fn misplaced_or_missing_reset_segments_are_refused() {
+        let load = (PT_LOAD, 0x10_0000, &[0xaa; 0x10][..], 0x10);
+        let code = (PT_HALCYON_RESET_CODE, u64::from(RESET_CODE_GPA), &[0x90; 8][..], 8);
+        let vector = (PT_HALCYON_RESET_VECTOR, u64::from(RESET_VECTOR_GPA), &VECTOR[..], 16);
+        let err = |segments: &[(u32, u64, &[u8], u64)]| format!("{:#}", build(&elf(segments)).err().unwrap());
+        assert!(err(&[load, code]).contains("no firmware reset segments"));
+        assert!(err(&[load, (code.0, 0xffff_e000, code.2, 8), vector]).contains("disagree"));
+        assert!(err(&[code, vector]).contains("no PT_LOAD"));
+        assert!(err(&[load, (code.0, code.1, &[0x90; 0x401], 0x401), vector]).contains("cannot write the firmware"));
+        assert!(err(&[(PT_LOAD, 0x10_0000, &[0; 0x10], 0x1_0000_0000), code, vector]).contains("above 4 GiB"));
+        assert!(build(b"not an elf").is_err());
+    }
+}
