@@ -1,0 +1,3 @@
+//! TLS for workloads: rustls (no std) over the kernel's TCP sockets.
+
+pub mod provider;
