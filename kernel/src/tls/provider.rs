@@ -281,12 +281,22 @@ const GCM_EXPLICIT_LEN: usize = 8;
 
 impl Tls12Aead {
     fn record(&self, key: &AeadKey, iv: &[u8], extra: &[u8]) -> Tls12Record {
+        // rustls passes `key_block_shape` lengths: 12-byte IV for ChaCha, 4-byte salt and
+        // (encrypter only) 8 explicit bytes for GCM. Anything else leaves zeros, never panics.
         let mut full = [0u8; NONCE_LEN];
         match self.0 {
-            AeadKind::ChaCha20Poly1305 => full.copy_from_slice(&iv[..NONCE_LEN]),
+            AeadKind::ChaCha20Poly1305 => {
+                if let Some(iv) = iv.get(..NONCE_LEN) {
+                    full.copy_from_slice(iv);
+                }
+            }
             _ => {
-                full[..4].copy_from_slice(&iv[..4]);
-                full[4..].copy_from_slice(&extra[..GCM_EXPLICIT_LEN.min(extra.len())]);
+                if let Some(salt) = iv.get(..4) {
+                    full[..4].copy_from_slice(salt);
+                }
+                if let Some(explicit) = extra.get(..GCM_EXPLICIT_LEN) {
+                    full[4..].copy_from_slice(explicit);
+                }
             }
         }
         Tls12Record { cipher: self.0.cipher(key), kind: self.0, iv: full }
@@ -308,12 +318,13 @@ impl Tls12AeadAlgorithm for Tls12Aead {
     }
     fn extract_keys(&self, key: AeadKey, iv: &[u8], explicit: &[u8]) -> Result<ConnectionTrafficSecrets, UnsupportedOperationError> {
         let mut full = [0u8; NONCE_LEN];
-        match self.0 {
-            AeadKind::ChaCha20Poly1305 => full.copy_from_slice(iv),
-            _ => {
+        match (self.0, iv.len(), explicit.len()) {
+            (AeadKind::ChaCha20Poly1305, NONCE_LEN, _) => full.copy_from_slice(iv),
+            (AeadKind::Aes128Gcm | AeadKind::Aes256Gcm, 4, GCM_EXPLICIT_LEN) => {
                 full[..4].copy_from_slice(iv);
                 full[4..].copy_from_slice(explicit);
             }
+            _ => return Err(UnsupportedOperationError),
         }
         Ok(self.0.secrets(key, Iv::new(full)))
     }

@@ -1,0 +1,88 @@
+//! Guest: connects to HOST:PORT through the HAL `sockets` and `tls` interfaces, sends an
+//! HTTP/1.0 `GET /`, and prints what it learns: `tls: version=... cipher=... peer-certs=N`,
+//! then `body: ...` (the first line that mentions `s_server`, or the whole answer), or
+//! `tls-error: <variant>` and exits 1.
+//!
+//! Arguments: HOST PORT SERVER-NAME, then `key=value` options:
+//! `ca=PEM` (trust roots), `pin=PEM` (pinned leaf), `cert=PEM` and `key=PEM` (mutual TLS),
+//! `version=tls12|tls13`, `cipher=aes128-gcm|aes256-gcm|chacha20-poly1305`, `pkcs12=1`
+//! (asks for `from-pkcs12` with empty input and prints the answer), `dtls=1` (the same for
+//! `dtls-connect`).
+
+use elastic_hal::sockets::{self, IpAddress, SocketAddress, TcpSocket, UdpSocket};
+use elastic_hal::tls::{CipherSuite, ClientConfig, KeyContext, ProtocolVersion, Session, Trust};
+
+fn fail(what: &str, e: impl std::fmt::Debug) -> ! {
+    println!("tls-error: {what}: {e:?}");
+    std::process::exit(1);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, host, port, name, options @ ..] = args.as_slice() else {
+        eprintln!("usage: tls_client HOST PORT SERVER-NAME [key=value ...]");
+        std::process::exit(2);
+    };
+    let option = |key: &str| options.iter().find_map(|o| o.strip_prefix(key).and_then(|v| v.strip_prefix('=')).map(str::to_owned));
+    if option("pkcs12").is_some() {
+        match KeyContext::from_pkcs12(&[], "") {
+            Ok(_) => println!("pkcs12: ok"),
+            Err(e) => println!("pkcs12: {e:?}"),
+        }
+    }
+    let address = match sockets::resolve(host) {
+        Ok(addresses) if !addresses.is_empty() => addresses[0],
+        other => fail("resolve", other),
+    };
+    let port: u16 = port.parse().expect("PORT is a number");
+    if option("dtls").is_some() {
+        let udp = UdpSocket::bind(SocketAddress { address: IpAddress::Ipv4((0, 0, 0, 0)), port: 0 }).expect("udp bind");
+        let config = ClientConfig { server_name: name.clone(), trust: Trust::Roots(vec![]), client_key: None, versions: vec![], cipher_suites: vec![] };
+        match Session::dtls_connect(udp, SocketAddress { address, port }, &config) {
+            Ok(_) => println!("dtls: ok"),
+            Err(e) => println!("dtls: {e:?}"),
+        }
+    }
+    let socket = TcpSocket::connect(SocketAddress { address, port }).unwrap_or_else(|e| fail("connect", e));
+    let trust = match (option("ca"), option("pin")) {
+        (_, Some(pin)) => Trust::Pinned(vec![pin]),
+        (Some(ca), None) => Trust::Roots(vec![ca]),
+        (None, None) => Trust::Roots(vec![]),
+    };
+    let client_key = match (option("cert"), option("key")) {
+        (Some(cert), Some(key)) => Some(KeyContext::from_pem(&cert, &key).unwrap_or_else(|e| fail("client key", e))),
+        _ => None,
+    };
+    let versions = match option("version").as_deref() {
+        Some("tls12") => vec![ProtocolVersion::Tls12],
+        Some("tls13") => vec![ProtocolVersion::Tls13],
+        _ => vec![],
+    };
+    let cipher_suites = match option("cipher").as_deref() {
+        Some("aes128-gcm") => vec![CipherSuite::Aes128Gcm],
+        Some("aes256-gcm") => vec![CipherSuite::Aes256Gcm],
+        Some("chacha20-poly1305") => vec![CipherSuite::Chacha20Poly1305],
+        _ => vec![],
+    };
+    let config = ClientConfig { server_name: name.clone(), trust, client_key: client_key.as_ref(), versions, cipher_suites };
+    let session = Session::connect(socket, &config).unwrap_or_else(|e| fail("handshake", e));
+    println!("tls: version={:?} cipher={:?} peer-certs={}", session.version(), session.cipher_suite(), session.peer_certificates().len());
+    session.send(format!("GET / HTTP/1.0\r\nHost: {name}\r\n\r\n").as_bytes()).unwrap_or_else(|e| fail("send", e));
+    let mut answer = Vec::new();
+    loop {
+        match session.receive(64 * 1024) {
+            Ok(bytes) if bytes.is_empty() => break,
+            Ok(bytes) => answer.extend_from_slice(&bytes),
+            // openssl s_server -www closes without close_notify after the page.
+            Err(e) if !answer.is_empty() => {
+                println!("end: {e:?}");
+                break;
+            }
+            Err(e) => fail("receive", e),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    let line = answer.lines().find(|l| l.contains("s_server")).unwrap_or(&answer);
+    println!("body: {line}");
+    let _ = session.close();
+}
