@@ -87,10 +87,10 @@ fn s_server(dir: &Path, leaf: &str, extra: &[&str]) -> (Killed, u16) {
     let (cert, key) = (format!("{leaf}.pem"), format!("{leaf}.key"));
     let mut args = vec!["s_server", "-accept", &accept, "-cert", &cert, "-key", &key, "-www"];
     args.extend_from_slice(extra);
-    let child = tool("openssl").current_dir(dir).args(&args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let server = Killed(tool("openssl").current_dir(dir).args(&args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
     for _ in 0..100 {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (Killed(child), port);
+            return (server, port);
         }
         thread::sleep(Duration::from_millis(50));
     }
