@@ -57,7 +57,7 @@ use Availability::*;
 const NO_GPU: Availability = NoDevice("no GPU device or driver in this image");
 /// rustls has no DTLS, and no maintained no_std DTLS 1.2 implementation fits the kernel.
 const NO_DTLS: &str = "DTLS unsupported: rustls has none and no maintained no_std DTLS 1.2 implementation fits (docs/TLS.md)";
-const NO_PKCS12: &str = "PKCS#12 unsupported: no maintained no_std PKCS#12 decoder yet (docs/TLS.md); use key-context.from-pem";
+
 
 /// Every function of `elastic:hal@0.1.0`, by interface.
 pub const FUNCTIONS: &[(&str, &[(&str, Availability)])] = &[
@@ -94,7 +94,7 @@ pub const FUNCTIONS: &[(&str, &[(&str, Availability)])] = &[
         ("udp-socket.local-address", NeedsNetwork), ("resolve", NeedsNetwork),
     ]),
     ("tls", &[
-        ("key-context.from-pem", Implemented), ("key-context.from-pkcs12", Unsupported(NO_PKCS12)),
+        ("key-context.from-pem", Implemented), ("key-context.from-pkcs12", Implemented),
         ("key-context.generate-self-signed", NeedsEntropy), ("key-context.certificate-pem", Implemented),
         ("session.connect", NeedsNetwork), ("session.accept", NeedsNetwork), ("session.dtls-connect", Unsupported(NO_DTLS)),
         ("session.dtls-accept", Unsupported(NO_DTLS)), ("session.send", NeedsNetwork), ("session.receive", NeedsNetwork),

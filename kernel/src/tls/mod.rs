@@ -3,6 +3,7 @@
 //! wall clock as time source.
 
 pub mod certs;
+pub mod pkcs12;
 pub mod provider;
 pub mod session;
 mod verify;

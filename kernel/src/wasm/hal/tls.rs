@@ -30,7 +30,6 @@ const MAX_RECEIVE: u64 = 64 * 1024;
 /// Most strings in one `list<string>` argument.
 const MAX_STRINGS: u32 = 256;
 
-const PKCS12_UNSUPPORTED: &str = "PKCS#12 is not supported by this runtime: no maintained no_std PKCS#12 decoder (see docs/TLS.md); use key-context.from-pem";
 const DTLS_UNSUPPORTED: &str = "DTLS is not supported: rustls has none and no maintained no_std DTLS 1.2 implementation fits the kernel (see docs/TLS.md)";
 
 /// `result<own<T>, tls-error>`, `result<list<u8>, tls-error>`, `result<_, tls-error>`.
@@ -232,6 +231,15 @@ fn from_pem(c: &mut Caller<'_, WorkloadCtx>, (cp, cl): (u32, u32), (kp, kl): (u3
     insert_key(c, key, retptr)
 }
 
+fn from_pkcs12(c: &mut Caller<'_, WorkloadCtx>, (p, l): (u32, u32), (pp, pl): (u32, u32), retptr: u32) -> Result<(), AbiError> {
+    let key = {
+        let mut guest = CallerGuest::new(c)?;
+        let memory = guest.memory();
+        crate::tls::pkcs12::key_context(lift_bytes(memory, p, l)?, lift_string(memory, pp, pl)?)
+    };
+    insert_key(c, key, retptr)
+}
+
 fn generate_self_signed(c: &mut Caller<'_, WorkloadCtx>, ptr: u32, len: u32, retptr: u32) -> Result<(), AbiError> {
     let names = {
         let mut guest = CallerGuest::new(c)?;
@@ -303,13 +311,7 @@ pub fn add_to_linker(linker: &mut Linker<WorkloadCtx>) -> Result<(), wasmi::erro
         from_pem(&mut c, (cp, cl), (kp, kl), ret).map_err(t("tls.key-context.from-pem"))
     })?;
     linker.func_wrap(MODULE, "[static]key-context.from-pkcs12", |mut c: C, p: u32, l: u32, pp: u32, pl: u32, ret: u32| -> Result<(), Error> {
-        let run = |c: &mut C| {
-            let mut guest = CallerGuest::new(c)?;
-            lift_bytes(guest.memory(), p, l)?;
-            lift_string(guest.memory(), pp, pl)?;
-            finish(c, ret, RESULT_4, Err::<fn(&mut dyn Guest, u32) -> _, _>(TlsError::Unsupported(PKCS12_UNSUPPORTED.into())))
-        };
-        run(&mut c).map_err(t("tls.key-context.from-pkcs12"))
+        from_pkcs12(&mut c, (p, l), (pp, pl), ret).map_err(t("tls.key-context.from-pkcs12"))
     })?;
     linker.func_wrap(MODULE, "[static]key-context.generate-self-signed", |mut c: C, p: u32, l: u32, ret: u32| -> Result<(), Error> {
         generate_self_signed(&mut c, p, l, ret).map_err(t("tls.key-context.generate-self-signed"))

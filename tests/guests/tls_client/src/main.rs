@@ -5,8 +5,9 @@
 //!
 //! Arguments: HOST PORT SERVER-NAME, then `key=value` options:
 //! `ca=PEM` (trust roots), `pin=PEM` (pinned leaf), `cert=PEM` and `key=PEM` (mutual TLS),
+//! `p12=HEX` and `p12pass=PASSWORD` (mutual TLS with a PKCS#12 file, hex-encoded),
 //! `version=tls12|tls13`, `cipher=aes128-gcm|aes256-gcm|chacha20-poly1305`, `pkcs12=1`
-//! (asks for `from-pkcs12` with empty input and prints the answer), `dtls=1` (the same for
+//! (asks for `from-pkcs12` with garbage and prints the answer), `dtls=1` (the answer of
 //! `dtls-connect`).
 
 use elastic_hal::sockets::{self, IpAddress, SocketAddress, TcpSocket, UdpSocket};
@@ -25,7 +26,7 @@ fn main() {
     };
     let option = |key: &str| options.iter().find_map(|o| o.strip_prefix(key).and_then(|v| v.strip_prefix('=')).map(str::to_owned));
     if option("pkcs12").is_some() {
-        match KeyContext::from_pkcs12(&[], "") {
+        match KeyContext::from_pkcs12(b"not a PFX", "") {
             Ok(_) => println!("pkcs12: ok"),
             Err(e) => println!("pkcs12: {e:?}"),
         }
@@ -49,8 +50,15 @@ fn main() {
         (Some(ca), None) => Trust::Roots(vec![ca]),
         (None, None) => Trust::Roots(vec![]),
     };
-    let client_key = match (option("cert"), option("key")) {
-        (Some(cert), Some(key)) => Some(KeyContext::from_pem(&cert, &key).unwrap_or_else(|e| fail("client key", e))),
+    let client_key = match (option("cert"), option("key"), option("p12")) {
+        (Some(cert), Some(key), _) => Some(KeyContext::from_pem(&cert, &key).unwrap_or_else(|e| fail("client key", e))),
+        (_, _, Some(hex)) => {
+            let der: Vec<u8> = (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex")).collect();
+            let password = option("p12pass").unwrap_or_default();
+            let key = KeyContext::from_pkcs12(&der, &password).unwrap_or_else(|e| fail("pkcs12", e));
+            println!("pkcs12: loaded, leaf {} bytes of PEM", key.certificate_pem().len());
+            Some(key)
+        }
         _ => None,
     };
     let versions = match option("version").as_deref() {
