@@ -4,7 +4,8 @@
 //!   and `openssl s_client`, TLS 1.2 and 1.3, every suite and group, and malformed input;
 //! - the `tls_client` guest fetching from `openssl s_server` on the host (10.0.2.2 from
 //!   the guest) with a CA the test makes with the openssl CLI: right and wrong CA, wrong
-//!   name, pinning, an RSA server, mutual TLS, and the `unsupported` answers.
+//!   name, pinning, RSA/P-384/Ed25519 chains, mutual TLS (PEM and PKCS#12), and the
+//!   `unsupported` DTLS answer.
 mod common;
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -47,13 +48,27 @@ fn openssl(dir: &Path, args: &[&str]) {
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// A P-256 CA, and leaf certificates it signs (`name`: SAN DNS name).
+/// A self-signed CA with a P-256 key, or `key` (e.g. `["rsa:2048"]`, `["ec", "-pkeyopt",
+/// "ec_paramgen_curve:P-384"]`), and leaf certificates it signs (`name`: SAN DNS name).
 fn make_ca(dir: &Path, ca: &str) {
-    openssl(dir, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", &format!("{ca}.key"), "-out", &format!("{ca}.pem"), "-days", "2", "-subj", &format!("/CN={ca} test CA")]);
+    make_ca_with(dir, ca, &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+}
+
+fn make_ca_with(dir: &Path, ca: &str, key: &[&str]) {
+    let (k, pem, subject) = (format!("{ca}.key"), format!("{ca}.pem"), format!("/CN={ca} test CA"));
+    let mut args = vec!["req", "-x509", "-newkey"];
+    args.extend_from_slice(key);
+    args.extend(["-nodes", "-keyout", &k, "-out", &pem, "-days", "2", "-subj", &subject]);
+    openssl(dir, &args);
 }
 
 fn make_leaf(dir: &Path, ca: &str, leaf: &str, name: &str, usage: &str, rsa: bool) {
     let key = if rsa { vec!["-newkey", "rsa:2048"] } else { vec!["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] };
+    make_leaf_with(dir, ca, leaf, name, usage, &key);
+}
+
+fn make_leaf_with(dir: &Path, ca: &str, leaf: &str, name: &str, usage: &str, key: &[&str]) {
+    let key = key.to_vec();
     let mut args = vec!["req"];
     args.extend(key);
     let (k, csr, ext, pem) = (format!("{leaf}.key"), format!("{leaf}.csr"), format!("{leaf}.ext"), format!("{leaf}.pem"));
@@ -278,18 +293,27 @@ fn guest_client_verifies_openssl_server() {
 }
 
 #[test]
-fn guest_client_verifies_rsa_server() {
-    let dir = scratch("rsa");
-    make_ca(&dir, "ca");
-    make_leaf(&dir, "ca", "server", "rsa.example", "serverAuth", true);
-    let (_server, port) = s_server(&dir, "server", &[]);
-    let ca = format!("ca={}", read(&dir, "ca.pem"));
-    // TLS 1.3 signs with RSA-PSS; TLS 1.2 negotiates ECDHE-RSA.
+fn guest_client_verifies_rsa_p384_and_ed25519_chains() {
+    let dir = scratch("algorithms");
+    // RSA CA (sha256WithRSAEncryption, PKCS#1 v1.5) over an RSA server: TLS 1.3 signs
+    // with RSA-PSS, TLS 1.2 negotiates ECDHE-RSA.
+    make_ca_with(&dir, "rsaca", &["rsa:2048"]);
+    make_leaf(&dir, "rsaca", "rsa", "rsa.example", "serverAuth", true);
+    let (_rsa, port) = s_server(&dir, "rsa", &[]);
+    let ca = format!("ca={}", read(&dir, "rsaca.pem"));
     for version in ["tls13", "tls12"] {
         let out = tls_client(port, "rsa.example", &[ca.clone(), format!("version={version}")]);
         assert_exit(&out, 0);
-        assert!(stdout(&out).contains("body: s_server"), "{}", stdout(&out));
+        assert!(stdout(&out).contains("body: s_server"), "{version}: {}", stdout(&out));
     }
+    // P-384 CA (ecdsa-with-SHA384) over an Ed25519 server (TLS 1.3 only).
+    make_ca_with(&dir, "p384ca", &["ec", "-pkeyopt", "ec_paramgen_curve:P-384"]);
+    make_leaf_with(&dir, "p384ca", "ed", "ed25519.example", "serverAuth", &["-newkey", "ed25519"]);
+    let (_ed, port) = s_server(&dir, "ed", &[]);
+    let out = tls_client(port, "ed25519.example", &[format!("ca={}", read(&dir, "p384ca.pem"))]);
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("tls: version=ProtocolVersion::Tls13"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("body: s_server"), "{}", stdout(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -320,11 +344,24 @@ fn guest_client_mutual_tls_and_unsupported_answers() {
     assert_exit(&out, 1);
     assert!(stdout(&out).contains("BadKeyMaterial(\"the private key does not match"), "{}", stdout(&out));
 
-    // PKCS#12 and DTLS answer `unsupported` with the reason.
+    // The client key from a PKCS#12 file (OpenSSL 3 defaults: PBES2 AES-256-CBC,
+    // HMAC-SHA256 MAC), with the CA in the bundle too.
+    openssl(&dir, &["pkcs12", "-export", "-in", "client.pem", "-inkey", "client.key", "-certfile", "ca.pem", "-passout", "pass:s3cret", "-out", "client.p12"]);
+    let p12: String = std::fs::read(dir.join("client.p12")).unwrap().iter().map(|b| format!("{b:02x}")).collect();
+    for version in ["tls13", "tls12"] {
+        let out = tls_client(port, "tls-test.example", &[ca.clone(), format!("p12={p12}"), "p12pass=s3cret".into(), format!("version={version}")]);
+        assert_exit(&out, 0);
+        assert!(stdout(&out).contains("pkcs12: loaded") && stdout(&out).contains("body: s_server"), "{version}: {}", stdout(&out));
+    }
+    let out = tls_client(port, "tls-test.example", &[ca.clone(), format!("p12={p12}"), "p12pass=wrong".into()]);
+    assert_exit(&out, 1);
+    assert!(stdout(&out).contains("BadKeyMaterial(\"PKCS#12: wrong password"), "{}", stdout(&out));
+
+    // Garbage as PKCS#12 is bad key material; DTLS answers `unsupported` with the reason.
     let out = tls_client(port, "tls-test.example", &[ca, "pkcs12=1".into(), "dtls=1".into(), cert, key]);
     assert_exit(&out, 0);
     let text = stdout(&out);
-    assert!(text.contains("pkcs12: TlsError::Unsupported(\"PKCS#12"), "{text}");
+    assert!(text.contains("pkcs12: TlsError::BadKeyMaterial(\"PKCS#12 PFX"), "{text}");
     assert!(text.contains("dtls: TlsError::Unsupported(\"DTLS"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
