@@ -357,6 +357,14 @@ fn guest_client_mutual_tls_and_unsupported_answers() {
     assert_exit(&out, 1);
     assert!(stdout(&out).contains("BadKeyMaterial(\"PKCS#12: wrong password"), "{}", stdout(&out));
 
+    // Mutation test of the PKCS#12 and PEM parsers in the kernel: every flipped bit and
+    // truncation of the PKCS#12 file is refused (its MAC covers the contents); mutated
+    // PEM never traps (a flip in a signature or unused bits may still load).
+    let client = tls_client(port, "tls-test.example", &["mutate=96".into(), format!("p12={p12}"), "p12pass=s3cret".into(), cert.clone(), key.clone()]);
+    assert_exit(&client, 0);
+    assert!(stdout(&client).contains("mutations: pkcs12 tried=192 refused=192"), "{}", stdout(&client));
+    assert!(stdout(&client).contains("mutations: pem tried=192"), "{}", stdout(&client));
+
     // Garbage as PKCS#12 is bad key material; DTLS answers `unsupported` with the reason.
     let out = tls_client(port, "tls-test.example", &[ca, "pkcs12=1".into(), "dtls=1".into(), cert, key]);
     assert_exit(&out, 0);

@@ -8,7 +8,9 @@
 //! `p12=HEX` and `p12pass=PASSWORD` (mutual TLS with a PKCS#12 file, hex-encoded),
 //! `version=tls12|tls13`, `cipher=aes128-gcm|aes256-gcm|chacha20-poly1305`, `pkcs12=1`
 //! (asks for `from-pkcs12` with garbage and prints the answer), `dtls=1` (the answer of
-//! `dtls-connect`).
+//! `dtls-connect`), `mutate=N` (with `p12=` and `cert=`/`key=`: N single-byte
+//! mutations and truncations of each, which must all be refused without a trap; prints
+//! `mutations: ...` and exits before connecting).
 
 use elastic_hal::sockets::{self, IpAddress, SocketAddress, TcpSocket, UdpSocket};
 use elastic_hal::tls::{CipherSuite, ClientConfig, KeyContext, ProtocolVersion, Session, Trust};
@@ -30,6 +32,10 @@ fn main() {
             Ok(_) => println!("pkcs12: ok"),
             Err(e) => println!("pkcs12: {e:?}"),
         }
+    }
+    if let Some(n) = option("mutate") {
+        mutate(n.parse().expect("N"), &hex(&option("p12").expect("p12=")), &option("p12pass").unwrap_or_default(), &option("cert").expect("cert="), &option("key").expect("key="));
+        return;
     }
     let address = match sockets::resolve(host) {
         Ok(addresses) if !addresses.is_empty() => addresses[0],
@@ -53,7 +59,7 @@ fn main() {
     let client_key = match (option("cert"), option("key"), option("p12")) {
         (Some(cert), Some(key), _) => Some(KeyContext::from_pem(&cert, &key).unwrap_or_else(|e| fail("client key", e))),
         (_, _, Some(hex)) => {
-            let der: Vec<u8> = (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex")).collect();
+            let der = self::hex(&hex);
             let password = option("p12pass").unwrap_or_default();
             let key = KeyContext::from_pkcs12(&der, &password).unwrap_or_else(|e| fail("pkcs12", e));
             println!("pkcs12: loaded, leaf {} bytes of PEM", key.certificate_pem().len());
@@ -93,4 +99,40 @@ fn main() {
     let line = answer.lines().find(|l| l.contains("s_server")).unwrap_or(&answer);
     println!("body: {line}");
     let _ = session.close();
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len() / 2).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).expect("hex")).collect()
+}
+
+/// Mutation test of the kernel's PKCS#12 and PEM parsers: every mutated or truncated
+/// input must be answered with an error (never a trap or a kernel panic).
+fn mutate(n: usize, p12: &[u8], password: &str, cert: &str, key: &str) {
+    assert!(KeyContext::from_pkcs12(p12, password).is_ok(), "the unmutated file loads");
+    assert!(KeyContext::from_pem(cert, key).is_ok(), "the unmutated PEM loads");
+    let (mut tried, mut refused) = (0, 0);
+    for i in 0..n {
+        let at = i * p12.len() / n;
+        let mut bad = p12.to_vec();
+        bad[at] ^= 1 << (i % 8);
+        tried += 1;
+        refused += usize::from(KeyContext::from_pkcs12(&bad, password).is_err());
+        tried += 1;
+        refused += usize::from(KeyContext::from_pkcs12(&p12[..at], password).is_err());
+    }
+    println!("mutations: pkcs12 tried={tried} refused={refused}");
+    let (mut pem_tried, mut pem_loaded) = (0, 0);
+    for i in 0..n {
+        for (text, is_cert) in [(cert, true), (key, false)] {
+            let at = i * text.len() / n;
+            let mut bytes = text.as_bytes().to_vec();
+            // Stay in the base64 alphabet so the DER parser, not the PEM decoder, sees it.
+            bytes[at] = if bytes[at] == b'A' { b'B' } else if bytes[at].is_ascii_alphanumeric() { b'A' } else { bytes[at] };
+            let bad = String::from_utf8(bytes).expect("ASCII");
+            let result = if is_cert { KeyContext::from_pem(&bad, key) } else { KeyContext::from_pem(cert, &bad) };
+            pem_tried += 1;
+            pem_loaded += usize::from(result.is_ok());
+        }
+    }
+    println!("mutations: pem tried={pem_tried} loaded={pem_loaded}");
 }
