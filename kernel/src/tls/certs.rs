@@ -54,9 +54,11 @@ impl KeyContext {
     /// Loads a PEM chain and a PEM private key (PKCS#8 or SEC1: P-256, P-384, Ed25519).
     pub fn from_pem(chain: &str, key: &str) -> Result<Self, TlsError> {
         let chain = certificates_from_pem(chain)?;
-        let der = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| TlsError::BadKeyMaterial(alloc::format!("private key PEM: {e:?}")))?;
-        let key = PrivateKey::from_der(&der)
-            .ok_or_else(|| TlsError::BadKeyMaterial("unsupported private key (P-256, P-384 or Ed25519, PKCS#8 or SEC1)".into()))?;
+        let mut der = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| TlsError::BadKeyMaterial(alloc::format!("private key PEM: {e:?}")))?;
+        let key = PrivateKey::from_der(&der);
+        // The decoded DER is a copy of the secret: wipe it (the RustCrypto key zeroizes itself).
+        zeroize::Zeroize::zeroize(&mut der);
+        let key = key.ok_or_else(|| TlsError::BadKeyMaterial("unsupported private key (P-256, P-384 or Ed25519, PKCS#8 or SEC1)".into()))?;
         // The leaf must certify this key.
         let leaf = x509_cert::Certificate::from_der(chain[0].as_ref()).map_err(|e| TlsError::BadKeyMaterial(alloc::format!("{e}")))?;
         let leaf_spki = leaf.tbs_certificate().subject_public_key_info().to_der().map_err(|e| TlsError::BadKeyMaterial(alloc::format!("{e}")))?;
