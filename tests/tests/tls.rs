@@ -131,11 +131,18 @@ struct HttpsServer {
 
 impl HttpsServer {
     fn start(dir: &Path) -> HttpsServer {
+        Self::start_with(dir, &[])
+    }
+
+    /// `extra`: COUNT and CLIENT-CA arguments of the example.
+    fn start_with(dir: &Path, extra: &[&str]) -> HttpsServer {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let server = example("https-server");
         let port_arg = port.to_string();
-        let mut child = halcyon(&["run", "--timeout", "240", "--tcplisten", &listen, &server, &port_arg])
+        let mut args = vec!["run", "--timeout", "240", "--tcplisten", &listen, &server, &port_arg];
+        args.extend_from_slice(extra);
+        let mut child = halcyon(&args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -371,5 +378,40 @@ fn guest_client_mutual_tls_and_unsupported_answers() {
     let text = stdout(&out);
     assert!(text.contains("pkcs12: TlsError::BadKeyMaterial(\"PKCS#12 PFX"), "{text}");
     assert!(text.contains("dtls: TlsError::Unsupported(\"DTLS"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn https_server_requires_client_certificates_when_given_a_ca() {
+    let dir = scratch("server-mtls");
+    make_ca(&dir, "ca");
+    make_ca(&dir, "other");
+    make_leaf(&dir, "ca", "client", "halcyon-client", "clientAuth", false);
+    make_leaf(&dir, "other", "stranger", "stranger", "clientAuth", false);
+    let ca = read(&dir, "ca.pem");
+    let server = HttpsServer::start_with(&dir, &["0", &ca]);
+    let url = format!("https://localhost:{}/", server.port);
+    let curl = |cert: Option<&str>| {
+        let mut args = vec!["-sS", "--max-time", "60", "--cacert", path_str(&server.certificate)];
+        let (c, k);
+        if let Some(name) = cert {
+            c = dir.join(format!("{name}.pem"));
+            k = dir.join(format!("{name}.key"));
+            args.extend(["--cert", path_str(&c), "--key", path_str(&k)]);
+        }
+        args.push(&url);
+        tool("curl").args(&args).output().unwrap()
+    };
+    let ok = curl(Some("client"));
+    assert!(ok.status.success(), "curl: {}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim_end(), BODY);
+    server.expect_line("https-server: connection 1: ProtocolVersion::Tls13");
+    // No client certificate, or one from another CA: the handshake fails in the guest.
+    assert!(!curl(None).status.success());
+    let line = server.expect_line("https-server: handshake 2 failed");
+    assert!(line.contains("BadCertificate(\"NoCertificatesPresented") || line.contains("the peer presented no certificate"), "{line}");
+    assert!(!curl(Some("stranger")).status.success());
+    let line = server.expect_line("https-server: handshake 3 failed");
+    assert!(line.contains("BadCertificate(\"UnknownIssuer\")"), "{line}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,10 +11,12 @@
 //! `--tcplisten` preopens the port as WASI descriptor 3. TLS sessions take HAL TCP
 //! sockets, so the server hands the port over: it closes descriptor 3 and listens on the
 //! same port (the guest port equals the host port) with `tcp-socket.listen`.
-//! Arguments: PORT (default 8443), then how many connections to serve (default: forever).
+//! Arguments: PORT (default 8443), then how many connections to serve (default or 0:
+//! forever), then optionally a PEM CA certificate: clients must then present a
+//! certificate it signed (mutual TLS), e.g. `curl --cert client.pem --key client.key`.
 
 use elastic_hal::sockets::{IpAddress, SocketAddress, TcpSocket};
-use elastic_hal::tls::{KeyContext, ServerConfig, Session};
+use elastic_hal::tls::{KeyContext, ServerConfig, Session, Trust};
 use std::os::fd::FromRawFd;
 
 const BODY: &str = "Hello from a Halcyon workload over TLS.\n";
@@ -53,7 +55,8 @@ fn respond(session: &Session, request: &str) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let port: u16 = args.get(1).map(|p| p.parse().expect("PORT is a number")).unwrap_or(8443);
-    let limit: Option<u64> = args.get(2).map(|n| n.parse().expect("COUNT is a number"));
+    let limit: Option<u64> = args.get(2).map(|n| n.parse().expect("COUNT is a number")).filter(|n| *n > 0);
+    let client_trust = args.get(3).map(|pem| Trust::Roots(vec![pem.clone()]));
 
     let key = KeyContext::generate_self_signed(&["localhost".to_string()]).unwrap_or_else(|e| {
         eprintln!("https-server: cannot generate a key: {e:?}");
@@ -82,7 +85,7 @@ fn main() {
             }
         };
         served += 1;
-        let config = ServerConfig { key: &key, client_trust: None, versions: vec![], cipher_suites: vec![] };
+        let config = ServerConfig { key: &key, client_trust: client_trust.clone(), versions: vec![], cipher_suites: vec![] };
         let session = match Session::accept(socket, &config) {
             Ok(session) => session,
             Err(e) => {
@@ -90,7 +93,8 @@ fn main() {
                 continue;
             }
         };
-        println!("https-server: connection {served}: {:?} {:?}", session.version(), session.cipher_suite());
+        let client_certs = session.peer_certificates().len();
+        println!("https-server: connection {served}: {:?} {:?} client-certs={client_certs}", session.version(), session.cipher_suite());
         if let Some(request) = read_request(&session) {
             respond(&session, &request);
         }
