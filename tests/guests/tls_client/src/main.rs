@@ -6,6 +6,7 @@
 //! Arguments: HOST PORT SERVER-NAME, then `key=value` options:
 //! `ca=PEM` (trust roots), `pin=PEM` (pinned leaf), `cert=PEM` and `key=PEM` (mutual TLS),
 //! `p12=HEX` and `p12pass=PASSWORD` (mutual TLS with a PKCS#12 file, hex-encoded),
+//! `path=/FILE` (request that path instead of `/`; prints `received N bytes in T ms`),
 //! `version=tls12|tls13`, `cipher=aes128-gcm|aes256-gcm|chacha20-poly1305`, `pkcs12=1`
 //! (asks for `from-pkcs12` with garbage and prints the answer), `dtls=1` (the answer of
 //! `dtls-connect`), `mutate=N` (with `p12=` and `cert=`/`key=`: N single-byte
@@ -81,11 +82,16 @@ fn main() {
     let config = ClientConfig { server_name: name.clone(), trust, client_key: client_key.as_ref(), versions, cipher_suites };
     let session = Session::connect(socket, &config).unwrap_or_else(|e| fail("handshake", e));
     println!("tls: version={:?} cipher={:?} peer-certs={}", session.version(), session.cipher_suite(), session.peer_certificates().len());
-    session.send(format!("GET / HTTP/1.0\r\nHost: {name}\r\n\r\n").as_bytes()).unwrap_or_else(|e| fail("send", e));
+    let path = option("path").unwrap_or_else(|| "/".into());
+    let started = std::time::Instant::now();
+    session.send(format!("GET {path} HTTP/1.0\r\nHost: {name}\r\n\r\n").as_bytes()).unwrap_or_else(|e| fail("send", e));
     let mut answer = Vec::new();
+    let mut total = 0usize;
     loop {
         match session.receive(64 * 1024) {
             Ok(bytes) if bytes.is_empty() => break,
+            // A file download is counted, not kept (the guest's memory is limited).
+            Ok(bytes) if path != "/" && answer.len() > 4096 => total += bytes.len(),
             Ok(bytes) => answer.extend_from_slice(&bytes),
             // openssl s_server -www closes without close_notify after the page.
             Err(e) if !answer.is_empty() => {
@@ -94,6 +100,9 @@ fn main() {
             }
             Err(e) => fail("receive", e),
         }
+    }
+    if path != "/" {
+        println!("received {} bytes in {} ms", answer.len() + total, started.elapsed().as_millis());
     }
     let answer = String::from_utf8_lossy(&answer);
     let line = answer.lines().find(|l| l.contains("s_server")).unwrap_or(&answer);
