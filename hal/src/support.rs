@@ -29,6 +29,8 @@ pub enum Availability {
     NeedsHardwareRoot,
     /// Part of the contract, not implemented by Halcyon yet.
     NotImplemented,
+    /// Deliberately not offered, for the reason given (see docs/TLS.md).
+    Unsupported(&'static str),
 }
 
 /// Runtime facts the availability depends on.
@@ -53,6 +55,9 @@ pub struct FunctionSupport {
 use Availability::*;
 
 const NO_GPU: Availability = NoDevice("no GPU device or driver in this image");
+/// rustls has no DTLS, and no maintained no_std DTLS 1.2 implementation fits the kernel.
+const NO_DTLS: &str = "DTLS unsupported: rustls has none and no maintained no_std DTLS 1.2 implementation fits (docs/TLS.md)";
+
 
 /// Every function of `elastic:hal@0.1.0`, by interface.
 pub const FUNCTIONS: &[(&str, &[(&str, Availability)])] = &[
@@ -89,12 +94,12 @@ pub const FUNCTIONS: &[(&str, &[(&str, Availability)])] = &[
         ("udp-socket.local-address", NeedsNetwork), ("resolve", NeedsNetwork),
     ]),
     ("tls", &[
-        ("key-context.from-pem", NotImplemented), ("key-context.from-pkcs12", NotImplemented),
-        ("key-context.generate-self-signed", NotImplemented), ("key-context.certificate-pem", NotImplemented),
-        ("session.connect", NotImplemented), ("session.accept", NotImplemented), ("session.dtls-connect", NotImplemented),
-        ("session.dtls-accept", NotImplemented), ("session.send", NotImplemented), ("session.receive", NotImplemented),
-        ("session.close", NotImplemented), ("session.version", NotImplemented), ("session.cipher-suite", NotImplemented),
-        ("session.peer-certificates", NotImplemented),
+        ("key-context.from-pem", Implemented), ("key-context.from-pkcs12", Implemented),
+        ("key-context.generate-self-signed", NeedsEntropy), ("key-context.certificate-pem", Implemented),
+        ("session.connect", NeedsNetwork), ("session.accept", NeedsNetwork), ("session.dtls-connect", Unsupported(NO_DTLS)),
+        ("session.dtls-accept", Unsupported(NO_DTLS)), ("session.send", NeedsNetwork), ("session.receive", NeedsNetwork),
+        ("session.close", NeedsNetwork), ("session.version", NeedsNetwork), ("session.cipher-suite", NeedsNetwork),
+        ("session.peer-certificates", NeedsNetwork),
     ]),
     ("gpu", &[
         ("adapter.request", NO_GPU), ("adapter.info", NO_GPU), ("adapter.set-features", NO_GPU),
@@ -129,6 +134,7 @@ fn evaluate(interface: &'static str, function: &'static str, availability: Avail
         }
         NeedsHardwareRoot => (false, false, "not implemented for this TEE yet"),
         NotImplemented => (false, false, "not implemented by Halcyon yet"),
+        Unsupported(why) => (false, false, why),
     };
     FunctionSupport { interface, function, supported, hardware_backed, note }
 }
@@ -171,6 +177,10 @@ mod tests {
         assert!(!lookup(facts(true), "sockets", "resolve").unwrap().supported, "no network card");
         let networked = PlatformFacts { network: true, ..facts(true) };
         assert!(lookup(networked, "sockets", "tcp-socket.connect").unwrap().supported);
+        assert!(lookup(networked, "tls", "session.accept").unwrap().supported);
+        assert!(!lookup(networked, "tls", "session.dtls-connect").unwrap().supported);
+        assert!(lookup(networked, "tls", "session.dtls-connect").unwrap().note.contains("DTLS"));
+        assert!(!lookup(facts(true), "tls", "session.connect").unwrap().supported, "no network card");
         assert!(lookup(facts(true), "nope", "nope").is_none());
         let names: Vec<_> = all(facts(true)).map(|f| (f.interface, f.function)).collect();
         let mut unique = names.clone();

@@ -19,6 +19,7 @@ mod net;
 mod platform;
 mod random;
 mod time;
+mod tls;
 mod wasm;
 
 use arch::exit::{exit_vm, ExitStatus};

@@ -3,7 +3,7 @@
 //!
 //! Implemented so far: `capabilities`, `clock`, `random`, `resources`, `attestation`
 //! (measurements; platform evidence and sealing answer `unsupported` on a plain VM) and
-//! `gpu` (which answers `unsupported`). The other interfaces are reported unsupported by `capabilities`; a
+//! `gpu` (which answers `unsupported`), `sockets` and `tls` (DTLS and PKCS#12 answer `unsupported`). The other interfaces are reported unsupported by `capabilities`; a
 //! module importing them fails to link with a message naming the import.
 
 mod abi;
@@ -15,6 +15,7 @@ mod gpu;
 mod random;
 mod resources;
 mod sockets;
+mod tls;
 
 use super::runner::WorkloadCtx;
 use alloc::vec::Vec;
@@ -38,6 +39,9 @@ pub struct HalState {
     pub hashers: ResourceTable<halcyon_hal::crypto::Hasher>,
     pub tcp_sockets: ResourceTable<sockets::TcpSocket>,
     pub udp_sockets: ResourceTable<sockets::UdpSocket>,
+    /// TLS certificate chains and private keys (`tls.key-context`).
+    pub tls_keys: ResourceTable<crate::tls::certs::KeyContext>,
+    pub tls_sessions: ResourceTable<crate::tls::session::Session>,
 }
 
 impl HalState {
@@ -55,6 +59,8 @@ impl HalState {
             hashers: ResourceTable::new(MAX_HANDLES),
             tcp_sockets: ResourceTable::new(MAX_HANDLES),
             udp_sockets: ResourceTable::new(MAX_HANDLES),
+            tls_keys: ResourceTable::new(MAX_HANDLES),
+            tls_sessions: ResourceTable::new(MAX_HANDLES),
         }
     }
 }
@@ -74,5 +80,6 @@ pub fn add_to_linker(linker: &mut Linker<WorkloadCtx>) -> Result<(), LinkerError
     resources::add_to_linker(linker)?;
     attestation::add_to_linker(linker)?;
     sockets::add_to_linker(linker)?;
+    tls::add_to_linker(linker)?;
     Ok(())
 }

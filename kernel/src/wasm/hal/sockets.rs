@@ -32,6 +32,17 @@ enum TcpKind {
     Stream(TcpStream),
 }
 
+impl TcpSocket {
+    /// The connected stream, for a TLS session that takes the socket over; `None` for
+    /// a listener.
+    pub(super) fn into_stream(self) -> Option<TcpStream> {
+        match self.kind {
+            TcpKind::Stream(stream) => Some(stream),
+            TcpKind::Listener(_) => None,
+        }
+    }
+}
+
 pub struct UdpSocket {
     socket: net::UdpSocket,
     blocking: bool,
@@ -78,7 +89,7 @@ fn write_address(out: &mut Writer<'_>, at: u32, address: SocketAddr) -> Result<(
 }
 
 /// The case of `socket-error` and its message, for the string cases.
-fn error_case(error: SocketError) -> (u8, Option<&'static str>) {
+pub(super) fn error_case(error: SocketError) -> (u8, Option<&'static str>) {
     match error {
         SocketError::WouldBlock => (0, None),
         SocketError::Timeout => (1, None),
