@@ -18,6 +18,7 @@ mod memory;
 mod net;
 mod platform;
 mod random;
+mod sched;
 mod time;
 mod tls;
 mod wasm;

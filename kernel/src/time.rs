@@ -67,10 +67,10 @@ pub fn wall_ns() -> Option<u64> {
     (base != 0).then(|| base.saturating_add(since_reset_ns()))
 }
 
-/// Busy-waits until the monotonic clock reaches `deadline_ns`.
-/// (There is one workload running at a time and no timer interrupt yet.)
+/// Waits until the monotonic clock reaches `deadline_ns`; other workloads run meanwhile
+/// (there is no timer interrupt yet, so the CPU never idles).
 pub fn wait_until(deadline_ns: u64) {
     while monotonic_ns() < deadline_ns {
-        crate::arch::spin_hint();
+        crate::sched::yield_now();
     }
 }

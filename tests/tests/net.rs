@@ -348,3 +348,37 @@ fn a_port_in_use_is_a_clear_error() {
     assert_ne!(output.status.code(), Some(0));
     assert!(stderr(&output).contains(&listen) || stderr(&output).to_lowercase().contains("could not"), "{}", stderr(&output));
 }
+
+#[test]
+fn a_waiting_workload_lets_the_next_one_run() {
+    // Workload 0 blocks until the host answers its datagram; the host answers only after
+    // it has seen workload 1's output, which needs workload 1 to run while 0 waits.
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = socket.local_addr().unwrap().port();
+    socket.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let dir = std::env::temp_dir().join(format!("halcyon-sched-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("workloads.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[[workload]]\nname = \"waiter\"\nmodule = \"{}\"\nargs = [\"wait\", \"10.0.2.2\", \"{port}\"]\n\n\
+             [[workload]]\nname = \"hello\"\nmodule = \"{}\"\n",
+            path_str(&guest("net_probe")),
+            path_str(&guest("hello"))
+        ),
+    )
+    .unwrap();
+    let bundle = dir.join("two.hcb");
+    let output = halcyon(&["bundle", "-o", path_str(&bundle), path_str(&manifest)]).output().unwrap();
+    assert_exit(&output, 0);
+    let guest_run = Guest::start(&["-S", "inherit-network", path_str(&bundle)]);
+    let mut buf = [0u8; 64];
+    let (n, from) = socket.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"waiting");
+    guest_run.expect_line("hello from halcyon");
+    socket.send_to(b"go on", from).unwrap();
+    let (code, out, err) = guest_run.finish();
+    assert_eq!(code, 0, "stderr: {err}");
+    assert!(out.contains("reply: go on"), "{out}");
+}

@@ -545,8 +545,9 @@ pub fn block_on<R>(deadline: Option<u64>, mut op: impl FnMut() -> Result<R, Sock
         if deadline.is_some_and(|d| time::monotonic_ns() >= d) {
             return Err(SocketError::Timeout);
         }
-        // Nothing to do until a packet arrives; the card is polled on the next round.
-        crate::arch::spin_hint();
+        // Nothing to do until a packet arrives: let other workloads run; the card is
+        // polled again on the next round.
+        crate::sched::yield_now();
     }
 }
 

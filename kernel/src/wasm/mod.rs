@@ -11,12 +11,15 @@ mod wasi;
 mod wasi_sockets;
 
 use crate::channel;
+use alloc::boxed::Box;
+use core::cell::{Cell, RefCell};
 use halcyon_hal::bundle;
 use halcyon_hal::channel::{Frame, Outcome};
 use halcyon_hal::measurement::{MeasurementKind, MeasurementLog};
 use halcyon_hal::platform::TeeKind;
 
-/// Runs every workload in the bundle, in order, and sends the final DONE frame.
+/// Runs every workload in the bundle (in order; a waiting one lets the next start) and
+/// sends the final DONE frame.
 pub fn run_bundle(bytes: &[u8], tee: TeeKind, log: &mut MeasurementLog) {
     let workloads = match bundle::parse(bytes) {
         Ok(workloads) => workloads,
@@ -29,27 +32,39 @@ pub fn run_bundle(bytes: &[u8], tee: TeeKind, log: &mut MeasurementLog) {
     };
     crate::kprintln!("bundle: {} workload(s)", workloads.len());
 
-    let mut failed = 0u32;
-    for (index, workload) in workloads.iter().enumerate() {
-        let index = index as u8; // bundle::parse caps the count at MAX_WORKLOADS (255)
-        let measurement = log.record(MeasurementKind::Workload, workload.name, workload.wasm);
-        crate::kprintln!(
-            "workload {index} '{}': {} bytes, sha256 {}",
-            workload.name,
-            workload.wasm.len(),
-            halcyon_hal::measurement::hex(&measurement.sha256)
-        );
-        let result = runner::run(index, workload, tee, log.entries());
-        crate::kprintln!(
-            "workload {index} '{}': {} (kernel heap in use after it: {} KiB)",
-            workload.name,
-            result.describe(),
-            crate::memory::heap::used_bytes() / 1024
-        );
-        if !matches!(result.outcome, Outcome::Exited(0)) {
-            failed += 1;
-        }
-        channel::send(&Frame::Exit { workload: index, outcome: result.outcome, reason: &result.reason });
-    }
+    // Each workload runs on a thread of its own: one that waits (network, sleep) lets the
+    // next ones start, and the kernel keeps polling the network meanwhile.
+    let failed = Cell::new(0u32);
+    let log = RefCell::new(log);
+    let jobs = workloads.iter().enumerate().map(|(index, workload)| {
+        let (failed, log) = (&failed, &log);
+        Box::new(move || {
+            let index = index as u8; // bundle::parse caps the count at MAX_WORKLOADS (255)
+            let entries = {
+                let mut log = log.borrow_mut();
+                let measurement = log.record(MeasurementKind::Workload, workload.name, workload.wasm);
+                crate::kprintln!(
+                    "workload {index} '{}': {} bytes, sha256 {}",
+                    workload.name,
+                    workload.wasm.len(),
+                    halcyon_hal::measurement::hex(&measurement.sha256)
+                );
+                log.entries().to_vec()
+            };
+            let result = runner::run(index, workload, tee, &entries);
+            crate::kprintln!(
+                "workload {index} '{}': {} (kernel heap in use after it: {} KiB)",
+                workload.name,
+                result.describe(),
+                crate::memory::heap::used_bytes() / 1024
+            );
+            if !matches!(result.outcome, Outcome::Exited(0)) {
+                failed.set(failed.get() + 1);
+            }
+            channel::send(&Frame::Exit { workload: index, outcome: result.outcome, reason: &result.reason });
+        }) as Box<dyn FnOnce() + '_>
+    });
+    crate::sched::run_all(jobs);
+    let failed = failed.get();
     channel::send(&Frame::Done { workloads_run: workloads.len() as u32, workloads_failed: failed });
 }

@@ -316,7 +316,7 @@ fn poll_oneoff(mut caller: Caller<'_, WorkloadCtx>, subs: u32, events: u32, coun
         }
     } else {
         while !subscriptions.iter().any(&mut ready_now) {
-            crate::arch::spin_hint();
+            crate::sched::yield_now();
         }
     }
 

@@ -1,6 +1,7 @@
 //! x86_64 support: CPU setup, descriptor tables, paging, and the legacy PC devices the
 //! kernel uses (serial, PIT, CMOS RTC, QEMU's debug-exit and debug-console ports).
 
+pub mod context;
 pub mod cpuid;
 pub mod entropy;
 pub mod exit;

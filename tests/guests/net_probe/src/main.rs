@@ -1,5 +1,6 @@
 //! Guest for the networking tests: `net_probe COMMAND ...`, one line of output per result.
 //! - `udp HOST PORT COUNT`: sends COUNT datagrams to HOST:PORT and prints each echo.
+//! - `wait HOST PORT`: sends one datagram and blocks until the host answers.
 //! - `refused HOST PORT`: connects where nobody listens; prints the error.
 //! - `limits`: binds UDP sockets until the per-workload limit; prints how many and the error.
 //! - `nonblocking`: non-blocking calls that would wait, a port in use, IPv6.
@@ -32,6 +33,13 @@ fn main() {
                 let (data, from) = socket.receive_from(2048).expect("receive-from");
                 println!("echo from port {}: {}", from.port, String::from_utf8_lossy(&data));
             }
+        }
+        ["wait", host, port] => {
+            // Blocks in receive-from until the host answers; meanwhile other workloads run.
+            let socket = UdpSocket::bind(any_port()).expect("bind");
+            socket.send_to(b"waiting", address(host, port)).expect("send-to");
+            let (data, _) = socket.receive_from(2048).expect("receive-from");
+            println!("reply: {}", String::from_utf8_lossy(&data));
         }
         ["refused", host, port] => match TcpSocket::connect(address(host, port)) {
             Ok(_) => println!("connected?"),
