@@ -87,6 +87,8 @@ pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
     // SAFETY: `bundle` comes from the boot info and `memory::init` succeeded.
     let bytes = unsafe { memory::bundle_bytes(bundle) };
     wasm::run_bundle(bytes, tee, &mut measurements);
+    // Connections the workloads closed may still hold data in flight.
+    net::drain(2_000_000_000);
     exit_vm(ExitStatus::RunComplete)
 }
 

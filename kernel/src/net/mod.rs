@@ -216,3 +216,17 @@ pub fn available() -> bool {
 pub fn poll() {
     with_network(Network::poll);
 }
+
+/// Before the VM stops: lets closed connections deliver what they still hold (their
+/// close handshake ends), for at most `budget_ns`, so a workload's last bytes are not lost.
+pub fn drain(budget_ns: u64) {
+    let deadline = time::monotonic_ns().saturating_add(budget_ns);
+    while with_network(|n| {
+        n.poll();
+        !n.closing.is_empty()
+    }) == Some(true)
+        && time::monotonic_ns() < deadline
+    {
+        crate::arch::spin_hint();
+    }
+}

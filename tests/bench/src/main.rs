@@ -146,7 +146,7 @@ fn main() {
     let s = settings();
     // `cargo run -p halcyon-bench -- net`: only the network figures (no Linux guest).
     if std::env::args().nth(1).as_deref() == Some("net") {
-        for (name, value, unit) in net::figures(&root, s.compute_runs, 64 << 20, 200) {
+        for (name, value, unit) in net::figures(&root, s.compute_runs, 16 << 20, 100) {
             println!("| {name} | {value:.1} {unit} |");
         }
         return;
@@ -249,7 +249,7 @@ fn main() {
         table.push_str(&format!("| {name} | {value:.2} {unit} |\n"));
     }
     let quick = std::env::var_os("HALCYON_BENCH_QUICK").is_some();
-    let (net_bytes, connections) = if quick { (4 << 20, 20) } else { (64 << 20, 200) };
+    let (net_bytes, connections) = if quick { (4 << 20, 20) } else { (16 << 20, 100) };
     eprintln!("bench: TCP through --tcplisten");
     table.push_str(&format!(
         "\nNetworking inside Halcyon (`tests/guests/net_bench` on a `--tcplisten` socket, virtio-net + smoltcp, \
