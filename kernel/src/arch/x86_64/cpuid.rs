@@ -4,6 +4,9 @@ pub use core::arch::x86_64::CpuidResult;
 
 /// Executes CPUID for `leaf`/`subleaf`.
 pub fn cpuid(leaf: u32, subleaf: u32) -> CpuidResult {
+    if let Some(pv) = super::paravirt::installed() {
+        return pv.cpuid(leaf, subleaf);
+    }
     // CPUID is always available in long mode and has no memory effects.
     core::arch::x86_64::__cpuid_count(leaf, subleaf)
 }
@@ -45,6 +48,9 @@ pub fn has_rdseed() -> bool {
 /// The MSR must exist on this CPU (otherwise #GP), and reading it must have no side
 /// effects the caller has not accounted for.
 pub unsafe fn read_msr(msr: u32) -> u64 {
+    if let Some(pv) = super::paravirt::installed() {
+        return pv.read_msr(msr);
+    }
     // SAFETY: the caller guarantees the MSR exists.
     unsafe { ::x86_64::registers::model_specific::Msr::new(msr).read() }
 }

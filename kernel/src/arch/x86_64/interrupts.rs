@@ -228,6 +228,11 @@ pub fn init() {
 }
 
 extern "C" fn exception_handler(frame: &mut ExceptionFrame) {
+    if matches!(frame.vector, super::paravirt::VIRTUALIZATION_EXCEPTION | super::paravirt::VMM_COMMUNICATION_EXCEPTION) {
+        if let Some(pv) = super::paravirt::installed() {
+            return pv.handle_exception(frame);
+        }
+    }
     let vector = frame.vector as usize;
     let name = EXCEPTION_NAMES.get(vector).copied().unwrap_or("unknown");
     let cr2 = ::x86_64::registers::control::Cr2::read_raw();

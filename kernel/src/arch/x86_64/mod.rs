@@ -10,6 +10,7 @@ pub mod interrupts;
 pub mod mmio;
 mod notes;
 pub mod paging;
+pub mod paravirt;
 pub mod pit;
 pub mod port;
 pub mod rtc;
