@@ -86,7 +86,8 @@ pub fn check_image(path: &Path) -> Result<ImageInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use object::elf::{ELFCLASS64, ELFDATA2LSB, EM_X86_64, ET_EXEC, EV_CURRENT, PT_NOTE};
+    use crate::test_elf::Segment;
+    use object::elf::{EM_X86_64, PT_NOTE};
 
     fn note(name: &str, n_type: u32, desc: &[u8]) -> Vec<u8> {
         let pad = |v: &mut Vec<u8>| v.resize(v.len().next_multiple_of(4), 0);
@@ -102,35 +103,10 @@ mod tests {
         out
     }
 
-    /// A minimal x86_64 ELF64 with one PT_NOTE segment holding `notes`.
+    /// A minimal ELF64 with one PT_NOTE segment holding `notes`.
     fn elf(machine: u16, notes: &[u8]) -> Vec<u8> {
-        const EHDR: usize = 64;
-        const PHDR: usize = 56;
-        let mut out = vec![0x7f, b'E', b'L', b'F', ELFCLASS64, ELFDATA2LSB, EV_CURRENT, 0];
-        out.resize(16, 0);
-        out.extend(ET_EXEC.to_le_bytes());
-        out.extend(machine.to_le_bytes());
-        out.extend(u32::from(EV_CURRENT).to_le_bytes());
-        out.extend(0x10_0000u64.to_le_bytes()); // e_entry
-        out.extend((EHDR as u64).to_le_bytes()); // e_phoff
-        out.extend(0u64.to_le_bytes()); // e_shoff
-        out.extend(0u32.to_le_bytes()); // e_flags
-        out.extend((EHDR as u16).to_le_bytes());
-        out.extend((PHDR as u16).to_le_bytes());
-        out.extend(1u16.to_le_bytes()); // e_phnum
-        out.extend(64u16.to_le_bytes()); // e_shentsize
-        out.extend([0u8; 4]); // e_shnum, e_shstrndx
-        assert_eq!(out.len(), EHDR);
-        let offset = (EHDR + PHDR) as u64;
-        out.extend(PT_NOTE.to_le_bytes());
-        out.extend(4u32.to_le_bytes()); // p_flags
-        out.extend(offset.to_le_bytes());
-        out.extend([0u8; 16]); // p_vaddr, p_paddr
-        out.extend((notes.len() as u64).to_le_bytes());
-        out.extend((notes.len() as u64).to_le_bytes());
-        out.extend(4u64.to_le_bytes()); // p_align
-        out.extend(notes);
-        out
+        let segment = Segment { p_type: PT_NOTE, flags: 4, paddr: 0, data: notes, memsz: notes.len() as u64, align: 4 };
+        crate::test_elf::elf(machine, &[segment])
     }
 
     fn versions(channel: u32, bundle: u32) -> Vec<u8> {

@@ -97,39 +97,11 @@ mod tests {
 
     /// A minimal x86_64 ELF64 whose program headers are `(type, paddr, data, memsz)`.
     fn elf(segments: &[(u32, u64, &[u8], u64)]) -> Vec<u8> {
-        use object::elf::{ELFCLASS64, ELFDATA2LSB, EM_X86_64, ET_EXEC, EV_CURRENT};
-        const EHDR: usize = 64;
-        const PHDR: usize = 56;
-        let mut out = vec![0x7f, b'E', b'L', b'F', ELFCLASS64, ELFDATA2LSB, EV_CURRENT, 0];
-        out.resize(16, 0);
-        out.extend(ET_EXEC.to_le_bytes());
-        out.extend(EM_X86_64.to_le_bytes());
-        out.extend(u32::from(EV_CURRENT).to_le_bytes());
-        out.extend(0x10_0000u64.to_le_bytes()); // e_entry
-        out.extend((EHDR as u64).to_le_bytes()); // e_phoff
-        out.extend(0u64.to_le_bytes()); // e_shoff
-        out.extend(0u32.to_le_bytes()); // e_flags
-        out.extend((EHDR as u16).to_le_bytes());
-        out.extend((PHDR as u16).to_le_bytes());
-        out.extend((segments.len() as u16).to_le_bytes());
-        out.extend(64u16.to_le_bytes());
-        out.extend([0u8; 4]);
-        let mut offset = (EHDR + PHDR * segments.len()) as u64;
-        for (p_type, paddr, data, memsz) in segments {
-            out.extend(p_type.to_le_bytes());
-            out.extend(5u32.to_le_bytes()); // p_flags
-            out.extend(offset.to_le_bytes());
-            out.extend(paddr.to_le_bytes()); // p_vaddr
-            out.extend(paddr.to_le_bytes()); // p_paddr
-            out.extend((data.len() as u64).to_le_bytes());
-            out.extend(memsz.to_le_bytes());
-            out.extend(8u64.to_le_bytes());
-            offset += data.len() as u64;
-        }
-        for (_, _, data, _) in segments {
-            out.extend(*data);
-        }
-        out
+        let segments: Vec<_> = segments
+            .iter()
+            .map(|&(p_type, paddr, data, memsz)| crate::test_elf::Segment { p_type, flags: 5, paddr, data, memsz, align: 8 })
+            .collect();
+        crate::test_elf::elf(object::elf::EM_X86_64, &segments)
     }
 
     const VECTOR: [u8; 16] = [0xe9, 0x0d, 0xf0, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4];

@@ -11,6 +11,8 @@ mod paths;
 mod qemu;
 mod run;
 mod size;
+#[cfg(test)]
+mod test_elf;
 mod verify;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
