@@ -27,7 +27,7 @@ use wasmi::{Caller, Error, Linker};
 const MODULE: &str = "elastic:hal/tls@0.1.0";
 /// Most bytes one `receive` returns.
 const MAX_RECEIVE: u64 = 64 * 1024;
-/// Most strings in one `list<string>` argument.
+/// Most items in one `list<string>` or `list<list<u8>>` argument.
 const MAX_STRINGS: u32 = 256;
 
 const DTLS_UNSUPPORTED: &str = "DTLS is not supported: rustls has none and no maintained no_std DTLS 1.2 implementation fits the kernel (see docs/TLS.md)";
@@ -112,6 +112,18 @@ fn lift_strings(memory: &[u8], ptr: u32, count: u32) -> Result<Vec<String>, AbiE
             lift_string(memory, p, l).map(String::from)
         })
         .collect()
+}
+
+/// Lifts a `list<list<u8>>` (elements: ptr, len; 8 bytes, align 4) as borrowed slices.
+fn lift_byte_lists(memory: &[u8], ptr: u32, count: u32) -> Result<Vec<&[u8]>, AbiError> {
+    if count > MAX_STRINGS {
+        return Err(AbiError::TooLarge);
+    }
+    if !ptr.is_multiple_of(4) {
+        return Err(AbiError::Misaligned { ptr, align: 4 });
+    }
+    checked_range(ptr, count * 8, memory.len())?;
+    (0..count).map(|i| lift_bytes(memory, read_u32(memory, ptr + 8 * i)?, read_u32(memory, ptr + 8 * i + 4)?)).collect()
 }
 
 /// Lifts `list<protocol-version>` (u8 elements) into TLS versions; DTLS is dropped.
@@ -231,6 +243,16 @@ fn from_pem(c: &mut Caller<'_, WorkloadCtx>, (cp, cl): (u32, u32), (kp, kl): (u3
     insert_key(c, key, retptr)
 }
 
+fn from_der(c: &mut Caller<'_, WorkloadCtx>, (cp, cl): (u32, u32), (kp, kl): (u32, u32), retptr: u32) -> Result<(), AbiError> {
+    let key = {
+        let mut guest = CallerGuest::new(c)?;
+        let memory = guest.memory();
+        // As with PEM, the private key is read straight from guest memory and not kept.
+        KeyContext::from_der(&lift_byte_lists(memory, cp, cl)?, lift_bytes(memory, kp, kl)?)
+    };
+    insert_key(c, key, retptr)
+}
+
 fn from_pkcs12(c: &mut Caller<'_, WorkloadCtx>, (p, l): (u32, u32), (pp, pl): (u32, u32), retptr: u32) -> Result<(), AbiError> {
     let key = {
         let mut guest = CallerGuest::new(c)?;
@@ -309,6 +331,9 @@ pub fn add_to_linker(linker: &mut Linker<WorkloadCtx>) -> Result<(), wasmi::erro
     type C<'a> = Caller<'a, WorkloadCtx>;
     linker.func_wrap(MODULE, "[static]key-context.from-pem", |mut c: C, cp: u32, cl: u32, kp: u32, kl: u32, ret: u32| -> Result<(), Error> {
         from_pem(&mut c, (cp, cl), (kp, kl), ret).map_err(t("tls.key-context.from-pem"))
+    })?;
+    linker.func_wrap(MODULE, "[static]key-context.from-der", |mut c: C, cp: u32, cl: u32, kp: u32, kl: u32, ret: u32| -> Result<(), Error> {
+        from_der(&mut c, (cp, cl), (kp, kl), ret).map_err(t("tls.key-context.from-der"))
     })?;
     linker.func_wrap(MODULE, "[static]key-context.from-pkcs12", |mut c: C, p: u32, l: u32, pp: u32, pl: u32, ret: u32| -> Result<(), Error> {
         from_pkcs12(&mut c, (p, l), (pp, pl), ret).map_err(t("tls.key-context.from-pkcs12"))
