@@ -14,7 +14,7 @@
 //!   (`own<udp-socket>` first).
 
 use super::abi::{trap, CallerGuest};
-use super::sockets::error_case;
+use super::result::{self, ErrorValue, GuestError, ResultLayout};
 use crate::tls::certs::{certificates_from_pem, KeyContext};
 use crate::tls::session::{ClientSettings, ServerSettings, Session, Trust, Version};
 use crate::tls::TlsError;
@@ -37,49 +37,31 @@ const RESULT_4: (u32, u32, u32) = (20, 4, 4);
 /// `result<u64, tls-error>`.
 const RESULT_U64: (u32, u32, u32) = (24, 8, 8);
 
-/// Writes `result<T, tls-error>`; `ok` writes T's payload.
+/// `tls-error` as the guest sees it: `socket` nests a `socket-error`.
+impl GuestError for TlsError {
+    fn to_guest(self) -> ErrorValue {
+        match self {
+            TlsError::Socket(e) => {
+                let inner = e.to_guest();
+                ErrorValue { case: 0, nested: Some(inner.case), message: inner.message }
+            }
+            TlsError::BadCertificate(m) => ErrorValue { case: 1, nested: None, message: Some(m) },
+            TlsError::HandshakeFailed(m) => ErrorValue { case: 2, nested: None, message: Some(m) },
+            TlsError::BadKeyMaterial(m) => ErrorValue { case: 3, nested: None, message: Some(m) },
+            TlsError::Unsupported(m) => ErrorValue { case: 4, nested: None, message: Some(m) },
+            TlsError::Closed => ErrorValue { case: 5, nested: None, message: None },
+        }
+    }
+}
+
+/// Writes `result<T, tls-error>` (`result::finish` with this interface's error).
 fn finish(
     caller: &mut Caller<'_, WorkloadCtx>,
     retptr: u32,
-    (size, align, payload): (u32, u32, u32),
+    layout: ResultLayout,
     result: Result<impl FnOnce(&mut dyn Guest, u32) -> Result<(), AbiError>, TlsError>,
 ) -> Result<(), AbiError> {
-    let mut guest = CallerGuest::new(caller)?;
-    match result {
-        Ok(write_ok) => {
-            Writer::aligned(guest.memory(), retptr, size, align)?;
-            write_ok(&mut guest, retptr)?;
-            Writer::aligned(guest.memory(), retptr, size, align)?.u8(0, 0)
-        }
-        Err(error) => {
-            let (case, inner, message): (u8, Option<u8>, Option<String>) = match error {
-                TlsError::Socket(e) => {
-                    let (inner, message) = error_case(e);
-                    (0, Some(inner), message.map(String::from))
-                }
-                TlsError::BadCertificate(m) => (1, None, Some(m)),
-                TlsError::HandshakeFailed(m) => (2, None, Some(m)),
-                TlsError::BadKeyMaterial(m) => (3, None, Some(m)),
-                TlsError::Unsupported(m) => (4, None, Some(m)),
-                TlsError::Closed => (5, None, None),
-            };
-            let list = match &message {
-                Some(text) => lower_bytes(&mut guest, text.as_bytes())?,
-                None => (0, 0),
-            };
-            let mut out = Writer::aligned(guest.memory(), retptr, size, align)?;
-            out.u8(0, 1)?;
-            out.u8(payload, case)?;
-            match inner {
-                Some(inner) => {
-                    out.u8(payload + 4, inner)?;
-                    out.list(payload + 8, list)
-                }
-                None if case != 5 => out.list(payload + 4, list),
-                None => Ok(()),
-            }
-        }
-    }
+    result::finish(caller, retptr, layout, result)
 }
 
 fn write_handle(handle: u32) -> impl FnOnce(&mut dyn Guest, u32) -> Result<(), AbiError> {
