@@ -8,23 +8,12 @@
 //!   `unsupported` DTLS answer.
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
-
-fn example(name: &str) -> String {
-    let path = root().join(format!("target/examples/{name}.wasm"));
-    assert!(path.exists(), "{} is missing: run `make test`, which builds it first", path.display());
-    path.to_str().unwrap().to_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// A tool from the host (installed by `.ci/ensure-tools`).
 fn tool(name: &str) -> Command {
@@ -123,8 +112,7 @@ fn tls_client(port: u16, name: &str, options: &[String]) -> Output {
 
 /// The https-server example, booted; its certificate PEM and stdout lines.
 struct HttpsServer {
-    child: Child,
-    lines: mpsc::Receiver<String>,
+    guest: Guest,
     port: u16,
     certificate: PathBuf,
 }
@@ -140,26 +128,12 @@ impl HttpsServer {
         let listen = format!("127.0.0.1:{port}");
         let server = example("https-server");
         let port_arg = port.to_string();
-        let mut args = vec!["run", "--timeout", "240", "--tcplisten", &listen, &server, &port_arg];
+        let mut args = vec!["--tcplisten", &listen, &server, &port_arg];
         args.extend_from_slice(extra);
-        let mut child = halcyon(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let guest = Guest::start(&args);
         let mut pem = String::new();
         loop {
-            let line = lines.recv_timeout(Duration::from_secs(60)).expect("the https-server prints its certificate");
+            let line = guest.lines.recv_timeout(Duration::from_secs(60)).expect("the https-server prints its certificate");
             if line.starts_with("https-server: listening") {
                 break;
             }
@@ -169,23 +143,11 @@ impl HttpsServer {
         assert!(pem.starts_with("-----BEGIN CERTIFICATE-----") && pem.trim_end().ends_with("-----END CERTIFICATE-----"), "{pem}");
         let certificate = dir.join("https-server.pem");
         std::fs::write(&certificate, pem).unwrap();
-        HttpsServer { child, lines, port, certificate }
+        HttpsServer { guest, port, certificate }
     }
 
     fn expect_line(&self, starting: &str) -> String {
-        loop {
-            let line = self.lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line starting '{starting}'"));
-            if line.starts_with(starting) {
-                return line;
-            }
-        }
-    }
-}
-
-impl Drop for HttpsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.guest.expect_line(starting)
     }
 }
 
