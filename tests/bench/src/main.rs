@@ -152,10 +152,14 @@ fn tls_table(root: &Path, linux: &tls::LinuxTls, seconds: u64, bytes: usize, run
          the host's `openssl s_time`/`s_client` as client; P-256 certificates; downloads: median of {runs}).\n\n\
          | measurement | Halcyon | Linux + openssl s_server | Halcyon / Linux |\n|---|---|---|---|\n"
     );
+    let load = || std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next().map(String::from)).unwrap_or_default();
+    let load_before = load();
     for row in tls::rows(root, linux, seconds, bytes, runs) {
         table.push_str(&row.markdown());
         table.push('\n');
     }
+    // These rows move with whatever else the host runs: say how busy it was.
+    table.push_str(&format!("\nHost load average (1 min) before and after: {load_before}, {}.\n", load()));
     table
 }
 

@@ -71,6 +71,12 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // `halcyon run` killed alone cannot stop its QEMU: kill that child first.
+        let pid = self.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        for child in children.split_whitespace() {
+            let _ = Command::new("kill").arg("-KILL").arg(child).status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
