@@ -42,11 +42,14 @@ run: qemu image examples
 test: qemu image guests examples
 	@set -o pipefail; $(CARGO) test --release -p halcyon-hal -p halcyon -p halcyon-boot -p halcyon-tests -p halcyon-bench 2>&1 \
 	    | tee target/test.log
+	@# The TLS provider is behind hal's `tls` feature (only the kernel enables it).
+	@set -o pipefail; $(CARGO) test --release -p halcyon-hal --features tls --lib tls:: 2>&1 | tee -a target/test.log
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' target/test.log
 
 # Workspace lints deny undocumented unsafe blocks and unsafe ops in unsafe fns (Cargo.toml).
 lint: toolchain
 	$(CARGO) clippy --release -p halcyon-hal -p halcyon -p halcyon-boot -p halcyon-tests -p halcyon-bench --all-targets -- -D warnings
+	$(CARGO) clippy --release -p halcyon-hal --features tls --all-targets -- -D warnings
 	$(CARGO) clippy -p halcyon-kernel --target $(KERNEL_TARGET) --profile kernel -- -D warnings
 
 bench: qemu image guests

@@ -26,3 +26,5 @@ pub mod sealing;
 pub mod snp;
 pub mod support;
 pub mod tdx;
+#[cfg(feature = "tls")]
+pub mod tls;

@@ -94,7 +94,8 @@ pub const FUNCTIONS: &[(&str, &[(&str, Availability)])] = &[
         ("udp-socket.local-address", NeedsNetwork), ("resolve", NeedsNetwork),
     ]),
     ("tls", &[
-        ("key-context.from-pem", Implemented), ("key-context.from-pkcs12", Implemented),
+        ("key-context.from-pem", Implemented), ("key-context.from-der", Implemented),
+        ("key-context.from-pkcs12", Implemented),
         ("key-context.generate-self-signed", NeedsEntropy), ("key-context.certificate-pem", Implemented),
         ("session.connect", NeedsNetwork), ("session.accept", NeedsNetwork), ("session.dtls-connect", Unsupported(NO_DTLS)),
         ("session.dtls-accept", Unsupported(NO_DTLS)), ("session.send", NeedsNetwork), ("session.receive", NeedsNetwork),

@@ -5,72 +5,10 @@
 //! a host port into the guest.
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
-
-fn example(name: &str) -> String {
-    let path = root().join(format!("target/examples/{name}.wasm"));
-    assert!(path.exists(), "{} is missing: run `make test`, which builds it first", path.display());
-    path.to_str().unwrap().to_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A running `halcyon run` whose stdout lines arrive on a channel.
-struct Guest {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Guest {
-    fn start(args: &[&str]) -> Guest {
-        let mut all = vec!["run", "--timeout", "240"];
-        all.extend_from_slice(args);
-        let mut child = halcyon(&all).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("halcyon starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Guest { child, lines }
-    }
-
-    fn expect_line(&self, starting: &str) -> String {
-        loop {
-            let line = self.lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line starting '{starting}'"));
-            if line.starts_with(starting) {
-                return line;
-            }
-        }
-    }
-
-    /// Waits for the VM to end; its exit status and the rest of its stdout.
-    fn finish(mut self) -> (i32, String, String) {
-        let status = self.child.wait().unwrap();
-        let mut stderr = String::new();
-        self.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-        let rest: Vec<String> = self.lines.iter().collect();
-        (status.code().unwrap_or(-1), rest.join("\n"), stderr)
-    }
-}
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Sends `data` and reads until the server closes, concurrently.
 fn echo_round_trip(port: u16, data: &[u8]) -> Vec<u8> {

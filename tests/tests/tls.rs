@@ -4,27 +4,16 @@
 //!   and `openssl s_client`, TLS 1.2 and 1.3, every suite and group, and malformed input;
 //! - the `tls_client` guest fetching from `openssl s_server` on the host (10.0.2.2 from
 //!   the guest) with a CA the test makes with the openssl CLI: right and wrong CA, wrong
-//!   name, pinning, RSA/P-384/Ed25519 chains, mutual TLS (PEM and PKCS#12), and the
+//!   name, pinning, RSA/P-384/Ed25519 chains, mutual TLS (PEM, DER and PKCS#12), and the
 //!   `unsupported` DTLS answer.
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
-
-fn example(name: &str) -> String {
-    let path = root().join(format!("target/examples/{name}.wasm"));
-    assert!(path.exists(), "{} is missing: run `make test`, which builds it first", path.display());
-    path.to_str().unwrap().to_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// A tool from the host (installed by `.ci/ensure-tools`).
 fn tool(name: &str) -> Command {
@@ -123,8 +112,7 @@ fn tls_client(port: u16, name: &str, options: &[String]) -> Output {
 
 /// The https-server example, booted; its certificate PEM and stdout lines.
 struct HttpsServer {
-    child: Child,
-    lines: mpsc::Receiver<String>,
+    guest: Guest,
     port: u16,
     certificate: PathBuf,
 }
@@ -140,26 +128,12 @@ impl HttpsServer {
         let listen = format!("127.0.0.1:{port}");
         let server = example("https-server");
         let port_arg = port.to_string();
-        let mut args = vec!["run", "--timeout", "240", "--tcplisten", &listen, &server, &port_arg];
+        let mut args = vec!["--tcplisten", &listen, &server, &port_arg];
         args.extend_from_slice(extra);
-        let mut child = halcyon(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let guest = Guest::start(&args);
         let mut pem = String::new();
         loop {
-            let line = lines.recv_timeout(Duration::from_secs(60)).expect("the https-server prints its certificate");
+            let line = guest.lines.recv_timeout(Duration::from_secs(60)).expect("the https-server prints its certificate");
             if line.starts_with("https-server: listening") {
                 break;
             }
@@ -169,23 +143,11 @@ impl HttpsServer {
         assert!(pem.starts_with("-----BEGIN CERTIFICATE-----") && pem.trim_end().ends_with("-----END CERTIFICATE-----"), "{pem}");
         let certificate = dir.join("https-server.pem");
         std::fs::write(&certificate, pem).unwrap();
-        HttpsServer { child, lines, port, certificate }
+        HttpsServer { guest, port, certificate }
     }
 
     fn expect_line(&self, starting: &str) -> String {
-        loop {
-            let line = self.lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line starting '{starting}'"));
-            if line.starts_with(starting) {
-                return line;
-            }
-        }
-    }
-}
-
-impl Drop for HttpsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.guest.expect_line(starting)
     }
 }
 
@@ -378,6 +340,65 @@ fn guest_client_mutual_tls_and_unsupported_answers() {
     let text = stdout(&out);
     assert!(text.contains("pkcs12: TlsError::BadKeyMaterial(\"PKCS#12 PFX"), "{text}");
     assert!(text.contains("dtls: TlsError::Unsupported(\"DTLS"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn der_hex(dir: &Path, file: &str) -> String {
+    std::fs::read(dir.join(file)).unwrap().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn guest_client_key_context_from_der() {
+    let dir = scratch("der");
+    make_ca(&dir, "ca");
+    make_leaf(&dir, "ca", "server", "tls-test.example", "serverAuth", false);
+    make_leaf(&dir, "ca", "client", "halcyon-client", "clientAuth", false);
+    make_leaf_with(&dir, "ca", "edclient", "halcyon-ed25519-client", "clientAuth", &["-newkey", "ed25519"]);
+    make_leaf(&dir, "ca", "rsaclient", "halcyon-rsa-client", "clientAuth", true);
+    // DER as `openssl` converts it: certificates, PKCS#8 and SEC1 (EC) and PKCS#1 (RSA) keys.
+    for cert in ["client", "edclient", "rsaclient", "ca"] {
+        openssl(&dir, &["x509", "-in", &format!("{cert}.pem"), "-outform", "DER", "-out", &format!("{cert}.der")]);
+    }
+    for key in ["client", "edclient"] {
+        openssl(&dir, &["pkcs8", "-topk8", "-nocrypt", "-in", &format!("{key}.key"), "-outform", "DER", "-out", &format!("{key}.p8.der")]);
+    }
+    openssl(&dir, &["ec", "-in", "client.key", "-outform", "DER", "-out", "client.sec1.der"]);
+    openssl(&dir, &["rsa", "-in", "rsaclient.key", "-traditional", "-outform", "DER", "-out", "rsaclient.pkcs1.der"]);
+    let (_server, port) = s_server(&dir, "server", &["-Verify", "1", "-CAfile", "ca.pem"]);
+    let ca = format!("ca={}", read(&dir, "ca.pem"));
+    let chain = format!("certder={},{}", der_hex(&dir, "client.der"), der_hex(&dir, "ca.der"));
+
+    // Mutual TLS with the DER chain (leaf and CA) and each DER key format.
+    for (key, version) in [("client.p8.der", "tls13"), ("client.sec1.der", "tls12"), ("client.sec1.der", "tls13")] {
+        let out = tls_client(port, "tls-test.example", &[ca.clone(), chain.clone(), format!("keyder={}", der_hex(&dir, key)), format!("version={version}")]);
+        assert_exit(&out, 0);
+        assert!(stdout(&out).contains("der: loaded") && stdout(&out).contains("body: s_server"), "{key} {version}: {}", stdout(&out));
+    }
+    let ed = [ca.clone(), format!("certder={}", der_hex(&dir, "edclient.der")), format!("keyder={}", der_hex(&dir, "edclient.p8.der"))];
+    let out = tls_client(port, "tls-test.example", &ed);
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("body: s_server"), "Ed25519: {}", stdout(&out));
+
+    // Clear errors, before any connection: an RSA key (which key contexts cannot sign
+    // with), a key that is not DER, a certificate that is not DER, a mismatched key.
+    let cases = [
+        (format!("certder={}", der_hex(&dir, "rsaclient.der")), format!("keyder={}", der_hex(&dir, "rsaclient.pkcs1.der")), "BadKeyMaterial(\"RSA private keys are not supported"),
+        (chain.clone(), "keyder=0badc0de".to_owned(), "BadKeyMaterial(\"private key DER"),
+        (chain.clone(), "keyder=300602010102010a".to_owned(), "BadKeyMaterial(\"unsupported or malformed private key"),
+        ("certder=3003020100".to_owned(), format!("keyder={}", der_hex(&dir, "client.p8.der")), "BadKeyMaterial(\"certificate 0 DER"),
+        (chain.clone(), format!("keyder={}", der_hex(&dir, "edclient.p8.der")), "BadKeyMaterial(\"the private key does not match"),
+    ];
+    for (certs, key, expected) in cases {
+        let out = tls_client(port, "tls-test.example", &[ca.clone(), certs, key]);
+        assert_exit(&out, 1);
+        assert!(stdout(&out).contains(expected), "{expected}: {}", stdout(&out));
+    }
+
+    // Mutation test of the DER path in the kernel: every truncated key is refused, flipped
+    // bits in the key and the leaf are answered without a trap.
+    let out = tls_client(port, "tls-test.example", &["mutate=64".into(), chain, format!("keyder={}", der_hex(&dir, "client.sec1.der"))]);
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("mutations: der truncated=64 refused=64"), "{}", stdout(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

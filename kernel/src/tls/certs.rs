@@ -54,11 +54,41 @@ impl KeyContext {
     /// Loads a PEM chain and a PEM private key (PKCS#8 or SEC1: P-256, P-384, Ed25519).
     pub fn from_pem(chain: &str, key: &str) -> Result<Self, TlsError> {
         let chain = certificates_from_pem(chain)?;
-        let mut der = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| TlsError::BadKeyMaterial(alloc::format!("private key PEM: {e:?}")))?;
+        let der = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| TlsError::BadKeyMaterial(alloc::format!("private key PEM: {e:?}")))?;
+        Self::with_key(chain, der)
+    }
+
+    /// Loads a DER chain (leaf first) and a DER private key (PKCS#8, SEC1; an RSA
+    /// PKCS#1 key is recognised and refused by name).
+    pub fn from_der(chain: &[&[u8]], key: &[u8]) -> Result<Self, TlsError> {
+        if chain.is_empty() {
+            return Err(TlsError::BadKeyMaterial("empty certificate chain".into()));
+        }
+        if chain.len() > MAX_CERTIFICATES {
+            return Err(TlsError::BadKeyMaterial("too many certificates".into()));
+        }
+        let mut certificates = Vec::with_capacity(chain.len());
+        for (index, der) in chain.iter().enumerate() {
+            x509_cert::Certificate::from_der(der).map_err(|e| TlsError::BadKeyMaterial(alloc::format!("certificate {index} DER: {e}")))?;
+            certificates.push(CertificateDer::from(der.to_vec()));
+        }
+        let der = PrivateKeyDer::try_from(key).map_err(|e| TlsError::BadKeyMaterial(alloc::format!("private key DER: {e}")))?;
+        Self::with_key(certificates, der.clone_key())
+    }
+
+    /// Pairs a chain with a decoded private key, which the leaf must certify.
+    fn with_key(chain: Vec<CertificateDer<'static>>, mut der: PrivateKeyDer<'static>) -> Result<Self, TlsError> {
         let key = PrivateKey::from_der(&der);
+        let rsa = key.is_none() && is_rsa(&der);
         // The decoded DER is a copy of the secret: wipe it (the RustCrypto key zeroizes itself).
         zeroize::Zeroize::zeroize(&mut der);
-        let key = key.ok_or_else(|| TlsError::BadKeyMaterial("unsupported private key (P-256, P-384 or Ed25519, PKCS#8 or SEC1)".into()))?;
+        let key = key.ok_or_else(|| {
+            TlsError::BadKeyMaterial(if rsa {
+                "RSA private keys are not supported for signing: use P-256, P-384 or Ed25519".into()
+            } else {
+                "unsupported or malformed private key (P-256, P-384 or Ed25519, PKCS#8 or SEC1)".into()
+            })
+        })?;
         // The leaf must certify this key.
         let leaf = x509_cert::Certificate::from_der(chain[0].as_ref()).map_err(|e| TlsError::BadKeyMaterial(alloc::format!("{e}")))?;
         let leaf_spki = leaf.tbs_certificate().subject_public_key_info().to_der().map_err(|e| TlsError::BadKeyMaterial(alloc::format!("{e}")))?;
@@ -119,6 +149,18 @@ impl KeyContext {
     /// The leaf certificate, PEM.
     pub fn certificate_pem(&self) -> String {
         pem("CERTIFICATE", self.chain[0].as_ref())
+    }
+}
+
+/// Whether a key we cannot use is an RSA key (to say so rather than "malformed"): its
+/// ASN.1 shape only (RFC 8017 §A.1.2, RFC 5208 §5), no RSA arithmetic.
+fn is_rsa(der: &PrivateKeyDer<'_>) -> bool {
+    match der {
+        PrivateKeyDer::Pkcs1(key) => rsa::pkcs1::RsaPrivateKeyRef::from_der(key.secret_pkcs1_der()).is_ok(),
+        PrivateKeyDer::Pkcs8(key) => {
+            pkcs8::PrivateKeyInfoRef::from_der(key.secret_pkcs8_der()).is_ok_and(|info| info.algorithm.oid == rsa::pkcs1::ALGORITHM_OID)
+        }
+        _ => false,
     }
 }
 

@@ -154,28 +154,39 @@ const INIT: &str = "#!/bin/busybox sh
 /bin/busybox poweroff -f
 ";
 
-fn run(command: &mut Command, what: &str) {
+pub fn run(command: &mut Command, what: &str) {
     let status = command.status().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(status.success(), "{what} failed ({status})");
+}
+
+/// Downloads Debian's cloud kernel and `packages` with `apt-get download` into
+/// `dir/debs` and unpacks them into `unpacked` (once: skipped when `unpacked` has them).
+pub fn download_and_unpack(dir: &Path, unpacked: &Path, packages: &[&str]) {
+    let debs = dir.join("debs");
+    let marker = unpacked.join(format!(".unpacked-{}", packages.join("+")));
+    if marker.exists() {
+        return;
+    }
+    eprintln!("bench: fetching the Debian cloud kernel and {} with apt-get download", packages.join(", "));
+    std::fs::create_dir_all(&debs).unwrap();
+    let depends = Command::new("apt-cache").args(["depends", "linux-image-cloud-amd64"]).output().expect("apt-cache");
+    let kernel_package = String::from_utf8_lossy(&depends.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Depends: ").filter(|p| p.starts_with("linux-image-")).map(String::from))
+        .expect("linux-image-cloud-amd64 depends on a kernel package (run `apt-get update` first)");
+    run(Command::new("apt-get").current_dir(&debs).arg("download").arg(&kernel_package).args(packages), "apt-get download");
+    for deb in std::fs::read_dir(&debs).unwrap().flatten() {
+        run(Command::new("dpkg-deb").arg("-x").arg(deb.path()).arg(unpacked), "dpkg-deb -x");
+    }
+    std::fs::write(marker, b"").unwrap();
 }
 
 /// Fetches and assembles the baseline under `dir` (once; later runs reuse it).
 pub fn prepare_linux(root: &Path, dir: &Path, workload: &Path) -> LinuxWasmi {
     std::fs::create_dir_all(dir).expect("baseline directory");
-    let debs = dir.join("debs");
     let unpacked = dir.join("root");
     if !unpacked.join("bin/busybox").exists() {
-        eprintln!("bench: fetching the Debian cloud kernel and busybox-static with apt-get download");
-        std::fs::create_dir_all(&debs).unwrap();
-        let depends = Command::new("apt-cache").args(["depends", "linux-image-cloud-amd64"]).output().expect("apt-cache");
-        let kernel_package = String::from_utf8_lossy(&depends.stdout)
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("Depends: ").filter(|p| p.starts_with("linux-image-")).map(String::from))
-            .expect("linux-image-cloud-amd64 depends on a kernel package (run `apt-get update` first)");
-        run(Command::new("apt-get").current_dir(&debs).args(["download", &kernel_package, "busybox-static"]), "apt-get download");
-        for deb in std::fs::read_dir(&debs).unwrap().flatten() {
-            run(Command::new("dpkg-deb").arg("-x").arg(deb.path()).arg(&unpacked), "dpkg-deb -x");
-        }
+        download_and_unpack(dir, &unpacked, &["busybox-static"]);
     }
     let wasmi = dir.join("wasmi-cli/bin/wasmi");
     if !wasmi.exists() {

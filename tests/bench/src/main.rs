@@ -6,11 +6,14 @@
 //! is printed and written into `docs/PERFORMANCE.md`.
 //!
 //! `HALCYON_BENCH_QUICK=1` runs a fast smoke version (fewer runs, smaller inputs).
+//! `cargo run --release -p halcyon-bench -- net` (or `-- tls`) runs only the network (or
+//! TLS) figures.
 #![deny(unsafe_code)]
 
 mod cpio;
 mod guests;
 mod net;
+mod tls;
 
 use guests::{boot, boot_with_retry, Guest, Halcyon};
 use std::path::{Path, PathBuf};
@@ -141,6 +144,25 @@ fn hal_figures(root: &Path, runs: usize, bytes: usize) -> Vec<(String, f64, Stri
     samples.into_iter().map(|(name, unit, values)| (name, median(values), unit)).collect()
 }
 
+/// The TLS section: Halcyon's in-kernel TLS server against `openssl s_server` in Linux.
+fn tls_table(root: &Path, linux: &tls::LinuxTls, seconds: u64, bytes: usize, runs: usize) -> String {
+    let mut table = format!(
+        "\nTLS servers in the guest (`tests/guests/tls_bench`: rustls and the RustCrypto provider in the kernel, \
+         against `openssl s_server -WWW` 3.0 in the Linux guest; same QEMU, virtio-net, QEMU user networking; \
+         the host's `openssl s_time`/`s_client` as client; P-256 certificates; downloads: median of {runs}).\n\n\
+         | measurement | Halcyon | Linux + openssl s_server | Halcyon / Linux |\n|---|---|---|---|\n"
+    );
+    let load = || std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next().map(String::from)).unwrap_or_default();
+    let load_before = load();
+    for row in tls::rows(root, linux, seconds, bytes, runs) {
+        table.push_str(&row.markdown());
+        table.push('\n');
+    }
+    // These rows move with whatever else the host runs: say how busy it was.
+    table.push_str(&format!("\nHost load average (1 min) before and after: {load_before}, {}.\n", load()));
+    table
+}
+
 fn main() {
     let root = workspace_root();
     let s = settings();
@@ -149,6 +171,14 @@ fn main() {
         for (name, value, unit) in net::figures(&root, s.compute_runs, 16 << 20, 100) {
             println!("| {name} | {value:.1} {unit} |");
         }
+        return;
+    }
+    let quick = std::env::var_os("HALCYON_BENCH_QUICK").is_some();
+    // TLS: `s_time` seconds per guest and version, download size, downloads per suite.
+    let (tls_seconds, tls_bytes, tls_runs) = if quick { (3, 1 << 20, 1) } else { (10, 4 << 20, 3) };
+    if std::env::args().nth(1).as_deref() == Some("tls") {
+        let linux = tls::prepare_linux(&root.join("target/baseline/tls"), tls_bytes);
+        println!("{}", tls_table(&root, &linux, tls_seconds, tls_bytes, tls_runs));
         return;
     }
     let workload = required(root.join("target/wasm32-wasip1/release/bench_compute.wasm"));
@@ -248,7 +278,6 @@ fn main() {
     for (name, value, unit) in hal_figures(&root, s.compute_runs, hal_bytes) {
         table.push_str(&format!("| {name} | {value:.2} {unit} |\n"));
     }
-    let quick = std::env::var_os("HALCYON_BENCH_QUICK").is_some();
     let (net_bytes, connections) = if quick { (4 << 20, 20) } else { (16 << 20, 100) };
     eprintln!("bench: TCP through --tcplisten");
     table.push_str(&format!(
@@ -260,6 +289,8 @@ fn main() {
     for (name, value, unit) in net::figures(&root, s.compute_runs, net_bytes, connections) {
         table.push_str(&format!("| {name} | {value:.1} {unit} |\n"));
     }
+    let tls_linux = tls::prepare_linux(&root.join("target/baseline/tls"), tls_bytes);
+    table.push_str(&tls_table(&root, &tls_linux, tls_seconds, tls_bytes, tls_runs));
     println!("{table}");
     if std::env::var_os("HALCYON_BENCH_QUICK").is_none() {
         write_into_performance_doc(&root, &table);

@@ -3,7 +3,7 @@
 //!
 //! Implemented so far: `capabilities`, `clock`, `random`, `resources`, `attestation`
 //! (measurements; platform evidence and sealing answer `unsupported` on a plain VM) and
-//! `gpu` (which answers `unsupported`), `sockets` and `tls` (DTLS and PKCS#12 answer `unsupported`). The other interfaces are reported unsupported by `capabilities`; a
+//! `gpu` (which answers `unsupported`), `sockets` and `tls` (DTLS answers `unsupported`). The other interfaces are reported unsupported by `capabilities`; a
 //! module importing them fails to link with a message naming the import.
 
 mod abi;
@@ -14,6 +14,7 @@ mod crypto;
 mod gpu;
 mod random;
 mod resources;
+mod result;
 mod sockets;
 mod tls;
 

@@ -9,8 +9,10 @@
 //! - `result<T, socket-error>`: case @0, payload at T's alignment (4, or 8 for u64).
 
 use super::abi::{trap, CallerGuest};
+use super::result::{self, ErrorValue, GuestError, ResultLayout};
 use crate::net::socket::{self as net, SocketError, TcpListener, TcpStream};
 use crate::wasm::runner::WorkloadCtx;
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -89,50 +91,33 @@ fn write_address(out: &mut Writer<'_>, at: u32, address: SocketAddr) -> Result<(
 }
 
 /// The case of `socket-error` and its message, for the string cases.
-pub(super) fn error_case(error: SocketError) -> (u8, Option<&'static str>) {
-    match error {
-        SocketError::WouldBlock => (0, None),
-        SocketError::Timeout => (1, None),
-        SocketError::ConnectionRefused => (2, None),
-        SocketError::ConnectionReset => (3, None),
-        SocketError::NotConnected => (4, None),
-        SocketError::AddressInUse => (5, None),
-        SocketError::AddressNotAvailable => (6, None),
-        SocketError::NameUnresolvable => (7, Some("the name server has no address for this name")),
-        SocketError::LimitExceeded(why) => (8, Some(why)),
-        SocketError::InvalidArgument(why) => (9, Some(why)),
-        SocketError::Unsupported(why) => (10, Some(why)),
+impl GuestError for SocketError {
+    fn to_guest(self) -> ErrorValue {
+        let (case, message) = match self {
+            SocketError::WouldBlock => (0, None),
+            SocketError::Timeout => (1, None),
+            SocketError::ConnectionRefused => (2, None),
+            SocketError::ConnectionReset => (3, None),
+            SocketError::NotConnected => (4, None),
+            SocketError::AddressInUse => (5, None),
+            SocketError::AddressNotAvailable => (6, None),
+            SocketError::NameUnresolvable => (7, Some("the name server has no address for this name")),
+            SocketError::LimitExceeded(why) => (8, Some(why)),
+            SocketError::InvalidArgument(why) => (9, Some(why)),
+            SocketError::Unsupported(why) => (10, Some(why)),
+        };
+        ErrorValue { case, nested: None, message: message.map(String::from) }
     }
 }
 
-/// Writes `result<T, socket-error>` of `size`/`align` at `retptr`; `ok` writes T's
-/// payload (at `payload`, T's offset) into the return area.
+/// Writes `result<T, socket-error>` (`result::finish` with this interface's error).
 fn finish(
     caller: &mut Caller<'_, WorkloadCtx>,
     retptr: u32,
-    (size, align, payload): (u32, u32, u32),
+    layout: ResultLayout,
     result: Result<impl FnOnce(&mut dyn Guest, u32) -> Result<(), AbiError>, SocketError>,
 ) -> Result<(), AbiError> {
-    let mut guest = CallerGuest::new(caller)?;
-    match result {
-        Ok(write_ok) => {
-            // Check the return area before lowering lists into the guest.
-            Writer::aligned(guest.memory(), retptr, size, align)?;
-            write_ok(&mut guest, retptr)?;
-            Writer::aligned(guest.memory(), retptr, size, align)?.u8(0, 0)
-        }
-        Err(error) => {
-            let (case, message) = error_case(error);
-            let message = match message {
-                Some(text) => lower_bytes(&mut guest, text.as_bytes())?,
-                None => (0, 0),
-            };
-            let mut out = Writer::aligned(guest.memory(), retptr, size, align)?;
-            out.u8(0, 1)?;
-            out.u8(payload, case)?;
-            out.list(payload + 4, message)
-        }
-    }
+    result::finish(caller, retptr, layout, result)
 }
 
 /// `result<own<T>, socket-error>`: size 16, align 4.

@@ -14,7 +14,7 @@
 //!   (`own<udp-socket>` first).
 
 use super::abi::{trap, CallerGuest};
-use super::sockets::error_case;
+use super::result::{self, ErrorValue, GuestError, ResultLayout};
 use crate::tls::certs::{certificates_from_pem, KeyContext};
 use crate::tls::session::{ClientSettings, ServerSettings, Session, Trust, Version};
 use crate::tls::TlsError;
@@ -27,7 +27,7 @@ use wasmi::{Caller, Error, Linker};
 const MODULE: &str = "elastic:hal/tls@0.1.0";
 /// Most bytes one `receive` returns.
 const MAX_RECEIVE: u64 = 64 * 1024;
-/// Most strings in one `list<string>` argument.
+/// Most items in one `list<string>` or `list<list<u8>>` argument.
 const MAX_STRINGS: u32 = 256;
 
 const DTLS_UNSUPPORTED: &str = "DTLS is not supported: rustls has none and no maintained no_std DTLS 1.2 implementation fits the kernel (see docs/TLS.md)";
@@ -37,49 +37,31 @@ const RESULT_4: (u32, u32, u32) = (20, 4, 4);
 /// `result<u64, tls-error>`.
 const RESULT_U64: (u32, u32, u32) = (24, 8, 8);
 
-/// Writes `result<T, tls-error>`; `ok` writes T's payload.
+/// `tls-error` as the guest sees it: `socket` nests a `socket-error`.
+impl GuestError for TlsError {
+    fn to_guest(self) -> ErrorValue {
+        match self {
+            TlsError::Socket(e) => {
+                let inner = e.to_guest();
+                ErrorValue { case: 0, nested: Some(inner.case), message: inner.message }
+            }
+            TlsError::BadCertificate(m) => ErrorValue { case: 1, nested: None, message: Some(m) },
+            TlsError::HandshakeFailed(m) => ErrorValue { case: 2, nested: None, message: Some(m) },
+            TlsError::BadKeyMaterial(m) => ErrorValue { case: 3, nested: None, message: Some(m) },
+            TlsError::Unsupported(m) => ErrorValue { case: 4, nested: None, message: Some(m) },
+            TlsError::Closed => ErrorValue { case: 5, nested: None, message: None },
+        }
+    }
+}
+
+/// Writes `result<T, tls-error>` (`result::finish` with this interface's error).
 fn finish(
     caller: &mut Caller<'_, WorkloadCtx>,
     retptr: u32,
-    (size, align, payload): (u32, u32, u32),
+    layout: ResultLayout,
     result: Result<impl FnOnce(&mut dyn Guest, u32) -> Result<(), AbiError>, TlsError>,
 ) -> Result<(), AbiError> {
-    let mut guest = CallerGuest::new(caller)?;
-    match result {
-        Ok(write_ok) => {
-            Writer::aligned(guest.memory(), retptr, size, align)?;
-            write_ok(&mut guest, retptr)?;
-            Writer::aligned(guest.memory(), retptr, size, align)?.u8(0, 0)
-        }
-        Err(error) => {
-            let (case, inner, message): (u8, Option<u8>, Option<String>) = match error {
-                TlsError::Socket(e) => {
-                    let (inner, message) = error_case(e);
-                    (0, Some(inner), message.map(String::from))
-                }
-                TlsError::BadCertificate(m) => (1, None, Some(m)),
-                TlsError::HandshakeFailed(m) => (2, None, Some(m)),
-                TlsError::BadKeyMaterial(m) => (3, None, Some(m)),
-                TlsError::Unsupported(m) => (4, None, Some(m)),
-                TlsError::Closed => (5, None, None),
-            };
-            let list = match &message {
-                Some(text) => lower_bytes(&mut guest, text.as_bytes())?,
-                None => (0, 0),
-            };
-            let mut out = Writer::aligned(guest.memory(), retptr, size, align)?;
-            out.u8(0, 1)?;
-            out.u8(payload, case)?;
-            match inner {
-                Some(inner) => {
-                    out.u8(payload + 4, inner)?;
-                    out.list(payload + 8, list)
-                }
-                None if case != 5 => out.list(payload + 4, list),
-                None => Ok(()),
-            }
-        }
-    }
+    result::finish(caller, retptr, layout, result)
 }
 
 fn write_handle(handle: u32) -> impl FnOnce(&mut dyn Guest, u32) -> Result<(), AbiError> {
@@ -112,6 +94,18 @@ fn lift_strings(memory: &[u8], ptr: u32, count: u32) -> Result<Vec<String>, AbiE
             lift_string(memory, p, l).map(String::from)
         })
         .collect()
+}
+
+/// Lifts a `list<list<u8>>` (elements: ptr, len; 8 bytes, align 4) as borrowed slices.
+fn lift_byte_lists(memory: &[u8], ptr: u32, count: u32) -> Result<Vec<&[u8]>, AbiError> {
+    if count > MAX_STRINGS {
+        return Err(AbiError::TooLarge);
+    }
+    if !ptr.is_multiple_of(4) {
+        return Err(AbiError::Misaligned { ptr, align: 4 });
+    }
+    checked_range(ptr, count * 8, memory.len())?;
+    (0..count).map(|i| lift_bytes(memory, read_u32(memory, ptr + 8 * i)?, read_u32(memory, ptr + 8 * i + 4)?)).collect()
 }
 
 /// Lifts `list<protocol-version>` (u8 elements) into TLS versions; DTLS is dropped.
@@ -231,6 +225,16 @@ fn from_pem(c: &mut Caller<'_, WorkloadCtx>, (cp, cl): (u32, u32), (kp, kl): (u3
     insert_key(c, key, retptr)
 }
 
+fn from_der(c: &mut Caller<'_, WorkloadCtx>, (cp, cl): (u32, u32), (kp, kl): (u32, u32), retptr: u32) -> Result<(), AbiError> {
+    let key = {
+        let mut guest = CallerGuest::new(c)?;
+        let memory = guest.memory();
+        // As with PEM, the private key is read straight from guest memory and not kept.
+        KeyContext::from_der(&lift_byte_lists(memory, cp, cl)?, lift_bytes(memory, kp, kl)?)
+    };
+    insert_key(c, key, retptr)
+}
+
 fn from_pkcs12(c: &mut Caller<'_, WorkloadCtx>, (p, l): (u32, u32), (pp, pl): (u32, u32), retptr: u32) -> Result<(), AbiError> {
     let key = {
         let mut guest = CallerGuest::new(c)?;
@@ -309,6 +313,9 @@ pub fn add_to_linker(linker: &mut Linker<WorkloadCtx>) -> Result<(), wasmi::erro
     type C<'a> = Caller<'a, WorkloadCtx>;
     linker.func_wrap(MODULE, "[static]key-context.from-pem", |mut c: C, cp: u32, cl: u32, kp: u32, kl: u32, ret: u32| -> Result<(), Error> {
         from_pem(&mut c, (cp, cl), (kp, kl), ret).map_err(t("tls.key-context.from-pem"))
+    })?;
+    linker.func_wrap(MODULE, "[static]key-context.from-der", |mut c: C, cp: u32, cl: u32, kp: u32, kl: u32, ret: u32| -> Result<(), Error> {
+        from_der(&mut c, (cp, cl), (kp, kl), ret).map_err(t("tls.key-context.from-der"))
     })?;
     linker.func_wrap(MODULE, "[static]key-context.from-pkcs12", |mut c: C, p: u32, l: u32, pp: u32, pl: u32, ret: u32| -> Result<(), Error> {
         from_pkcs12(&mut c, (p, l), (pp, pl), ret).map_err(t("tls.key-context.from-pkcs12"))

@@ -6,6 +6,8 @@
 //! Arguments: HOST PORT SERVER-NAME, then `key=value` options:
 //! `ca=PEM` (trust roots), `pin=PEM` (pinned leaf), `cert=PEM` and `key=PEM` (mutual TLS),
 //! `p12=HEX` and `p12pass=PASSWORD` (mutual TLS with a PKCS#12 file, hex-encoded),
+//! `certder=HEX[,HEX...]` and `keyder=HEX` (mutual TLS with a DER chain and DER key;
+//! prints `der: loaded` or `der: <error>`, and `derkey=` with `mutate=N` mutates the key),
 //! `path=/FILE` (request that path instead of `/`; prints `received N bytes in T ms`),
 //! `version=tls12|tls13`, `cipher=aes128-gcm|aes256-gcm|chacha20-poly1305`, `pkcs12=1`
 //! (asks for `from-pkcs12` with garbage and prints the answer), `dtls=1` (the answer of
@@ -34,6 +36,27 @@ fn main() {
             Err(e) => println!("pkcs12: {e:?}"),
         }
     }
+    let der_key = match (option("certder"), option("keyder")) {
+        (Some(chain), Some(key)) => {
+            let chain: Vec<Vec<u8>> = chain.split(',').map(hex).collect();
+            let key = hex(&key);
+            if let Some(n) = option("mutate") {
+                mutate_der(n.parse().expect("N"), &chain, &key);
+                return;
+            }
+            match KeyContext::from_der(&chain, &key) {
+                Ok(context) => {
+                    println!("der: loaded, leaf {} bytes of PEM", context.certificate_pem().len());
+                    Some(context)
+                }
+                Err(e) => {
+                    println!("der: {e:?}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        _ => None,
+    };
     if let Some(n) = option("mutate") {
         mutate(n.parse().expect("N"), &hex(&option("p12").expect("p12=")), &option("p12pass").unwrap_or_default(), &option("cert").expect("cert="), &option("key").expect("key="));
         return;
@@ -58,6 +81,7 @@ fn main() {
         (None, None) => Trust::Roots(vec![]),
     };
     let client_key = match (option("cert"), option("key"), option("p12")) {
+        _ if der_key.is_some() => der_key,
         (Some(cert), Some(key), _) => Some(KeyContext::from_pem(&cert, &key).unwrap_or_else(|e| fail("client key", e))),
         (_, _, Some(hex)) => {
             let der = self::hex(&hex);
@@ -112,6 +136,29 @@ fn main() {
 
 fn hex(text: &str) -> Vec<u8> {
     (0..text.len() / 2).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).expect("hex")).collect()
+}
+
+/// Mutation test of the kernel's DER key-context parser: every truncation of the key must
+/// be refused, every flipped bit answered (never a trap); prints the counts.
+fn mutate_der(n: usize, chain: &[Vec<u8>], key: &[u8]) {
+    assert!(KeyContext::from_der(chain, key).is_ok(), "the unmutated DER loads");
+    let (mut truncated, mut truncated_refused, mut flipped, mut flipped_loaded) = (0, 0, 0, 0);
+    for i in 0..n {
+        let at = i * key.len() / n;
+        truncated += 1;
+        truncated_refused += usize::from(KeyContext::from_der(chain, &key[..at]).is_err());
+        let mut bad = key.to_vec();
+        bad[at] ^= 1 << (i % 8);
+        flipped += 1;
+        flipped_loaded += usize::from(KeyContext::from_der(chain, &bad).is_ok());
+        let mut leaf = chain[0].clone();
+        let at = i * leaf.len() / n;
+        leaf[at] ^= 1 << (i % 8);
+        let mut bad_chain = chain.to_vec();
+        bad_chain[0] = leaf;
+        let _ = KeyContext::from_der(&bad_chain, key);
+    }
+    println!("mutations: der truncated={truncated} refused={truncated_refused} flipped={flipped} loaded={flipped_loaded}");
 }
 
 /// Mutation test of the kernel's PKCS#12 and PEM parsers: every mutated or truncated
