@@ -38,6 +38,7 @@
 //! a pool in front of `SharedPages` is a later optimisation that needs no interface change.
 
 mod plain;
+mod snp;
 
 use crate::arch::paging::{self, PageEncoding};
 use crate::arch::cpuid;
@@ -74,6 +75,12 @@ pub trait GuestPlatform: Sync {
     /// Pages the platform shared with the host before the kernel's page tables existed
     /// (the SNP GHCB): `arch::paging` maps them shared.
     fn shared_at_boot(&self) -> &'static [Range<u64>] {
+        &[]
+    }
+
+    /// Pages the kernel's page tables must never map (the SNP secrets page, whose copy the
+    /// platform keeps).
+    fn never_mapped(&self) -> &'static [Range<u64>] {
         &[]
     }
 }
@@ -122,6 +129,7 @@ pub fn early_init() {
             // The TDX slot: the TDX branch replaces this arm with `tdx::early_init()`
             // (platform/tdx/). Until then a TD gets the platform without a hardware root.
             TeeKind::Tdx => plain::without_hardware_root(kind),
+            TeeKind::SevSnp => snp::early_init(),
             _ => plain::without_hardware_root(kind),
         }
     });
@@ -150,6 +158,11 @@ pub fn page_encoding() -> PageEncoding {
 /// Pages shared with the host before the kernel's page tables were built.
 pub fn shared_at_boot() -> &'static [Range<u64>] {
     guest().shared_at_boot()
+}
+
+/// Pages the kernel's page tables leave unmapped.
+pub fn never_mapped() -> &'static [Range<u64>] {
+    guest().never_mapped()
 }
 
 /// What [`accept_memory`] did, for the boot log.

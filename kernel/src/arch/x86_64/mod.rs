@@ -14,6 +14,7 @@ pub mod paravirt;
 pub mod pit;
 pub mod port;
 pub mod rtc;
+pub mod snp;
 pub mod tsc;
 
 /// Loads the kernel's own GDT/TSS and IDT, replacing what the boot stub left.
