@@ -30,15 +30,14 @@ use crate::memory::shared::SharedPages;
 use alloc::boxed::Box;
 use core::ops::Range;
 use exits::{Exits, GHCB_GPA};
-use halcyon_boot::firmware_layout::{SEV_METADATA_GPA, SNP_CPUID_PAGE_GPA, SNP_SECRETS_PAGE_GPA};
-use halcyon_boot::ovmf::sev::{SevMetadata, SevSectionType};
+use halcyon_boot::firmware_layout::{self, SNP_CPUID_PAGE_GPA, SNP_SECRETS_PAGE_GPA};
 use halcyon_hal::platform::{Platform, TeeKind};
 use halcyon_hal::ranges::RangeSet;
 use halcyon_hal::snp::cpuid_page::CpuidPage;
 use halcyon_hal::snp::ghcb::Ghcb;
 use halcyon_hal::snp::ghcb_msr::{self, GhcbMsrError, HalcyonReason, PageOperation, TerminationReason};
 use halcyon_hal::snp::platform::SnpPlatform;
-use halcyon_hal::snp::pvalidate::{self, ValidateError};
+use halcyon_hal::snp::pvalidate::{self, ValidateError, ValidateStats};
 use halcyon_hal::snp::secrets_page;
 use spin::{Mutex, Once};
 use zeroize::Zeroize;
@@ -182,18 +181,15 @@ fn share_ghcb_page(exits: &mut Exits, c_bit: u64) {
 /// read from the firmware image at the top of 4 GiB, which the launch measured.
 fn record_prevalidated() {
     let mut last = [0u8; PAGE as usize];
-    let last_page = (1u64 << 32) - PAGE;
-    read_page(last_page, &mut last);
-    let offset_from_end = ((1u64 << 32) - u64::from(SEV_METADATA_GPA)) as u32;
-    let bad = || terminate(TerminationReason::Halcyon(HalcyonReason::MemoryMap));
-    let metadata = SevMetadata::parse_at(&last, offset_from_end).unwrap_or_else(|_| bad());
+    read_page((1u64 << 32) - PAGE, &mut last);
+    fn bad() -> ! {
+        terminate(TerminationReason::Halcyon(HalcyonReason::MemoryMap))
+    }
+    let ranges = firmware_layout::snp_prevalidated(&last).unwrap_or_else(|_| bad());
     let mut validated = VALIDATED.lock();
-    for section in metadata.sections() {
-        if matches!(section.section_type, SevSectionType::SnpSecMem | SevSectionType::SnpSecrets | SevSectionType::Cpuid) {
-            let start = u64::from(section.base);
-            if validated.insert(start..start + u64::from(section.size)).is_err() {
-                bad();
-            }
+    for range in ranges {
+        if validated.insert(range).is_err() {
+            bad();
         }
     }
 }
@@ -217,18 +213,34 @@ impl GuestPlatform for Snp {
 
     fn accept_memory(&self, range: Range<u64>) -> u64 {
         let mut bytes = 0;
+        let mut stats = ValidateStats::default();
         let result = (|| {
             let mut validated = VALIDATED.lock();
             let mut ghcb = GHCB.get().ok_or(ValidateError::RecordFull)?.lock();
             let mut exits = Exits::new();
             loop {
                 let Some(gap) = pvalidate::unvalidated_parts(range.clone(), &validated).next() else { break };
-                pvalidate::validate_range(&mut exits, &mut ghcb, gap.start, gap.end, &mut validated)?;
+                let done = pvalidate::validate_range(&mut exits, &mut ghcb, gap.start, gap.end, &mut validated)?;
+                stats.pages_2m += done.pages_2m;
+                stats.pages_4k += done.pages_4k;
+                stats.psc_calls += done.psc_calls;
                 bytes += gap.end - gap.start;
             }
             Ok(())
         })();
         result.unwrap_or_else(|e| validate_failed(e));
+        if bytes > 0 {
+            // Logged once the locks are released (the log itself uses the GHCB).
+            crate::kprintln!(
+                "snp: validated {:#x}..{:#x}: {} KiB in {} 2 MiB and {} 4 KiB pages, {} page-state changes",
+                range.start,
+                range.end,
+                bytes >> 10,
+                stats.pages_2m,
+                stats.pages_4k,
+                stats.psc_calls
+            );
+        }
         bytes
     }
 
