@@ -72,6 +72,12 @@ pub trait GuestPlatform: Sync {
     /// The HAL platform (evidence, sealing), built on first use after the heap exists.
     fn hal_platform(&self) -> Box<dyn Platform + Send>;
 
+    /// Whether [`GuestPlatform::hal_platform`] reaches the TEE's hardware root of trust
+    /// (evidence, sealing keys), so capabilities report those functions as supported.
+    fn has_hardware_root(&self) -> bool {
+        false
+    }
+
     /// Pages the platform shared with the host before the kernel's page tables existed
     /// (the SNP GHCB): `arch::paging` maps them shared.
     fn shared_at_boot(&self) -> &'static [Range<u64>] {
@@ -153,6 +159,11 @@ pub fn memory_is_private() -> bool {
 /// The page-table bits for private and shared mappings (zero on a plain VM).
 pub fn page_encoding() -> PageEncoding {
     guest().page_encoding()
+}
+
+/// Whether the platform's HAL side reaches a hardware root of trust (for capabilities).
+pub fn has_hardware_root() -> bool {
+    guest().has_hardware_root()
 }
 
 /// Pages shared with the host before the kernel's page tables were built.

@@ -281,6 +281,10 @@ impl GuestPlatform for Snp {
         }
     }
 
+    fn has_hardware_root(&self) -> bool {
+        true
+    }
+
     fn shared_at_boot(&self) -> &'static [Range<u64>] {
         &SHARED_AT_BOOT
     }
