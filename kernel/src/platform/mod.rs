@@ -28,7 +28,15 @@
 //!    matching encoding (splitting a 2 MiB mapping into 4 KiB ones where needed). The
 //!    platform does only the conversion ([`GuestPlatform::convert`]); this module orders it
 //!    around the page-table update.
-//! 5. [`with_platform`]: the HAL's `Platform` (attestation evidence, sealing keys).
+//! 5. [`with_platform`]: the HAL's `Platform` (attestation evidence, sealing keys), built
+//!    on first use from [`GuestPlatform::hal_platform`]; [`has_hardware_root`] tells the
+//!    capabilities interface whether it reaches real hardware.
+//! 6. Page-table inputs besides the encoding: [`shared_at_boot`] (pages shared before the
+//!    kernel tables existed, e.g. the SNP GHCB) and [`never_mapped`] (e.g. the SNP secrets
+//!    page). Both default to nothing.
+//!
+//! A TDX implementation adds `platform/tdx/`, a `TeeKind::Tdx => tdx::early_init()` arm in
+//! [`early_init`], and implements the trait; nothing else in the kernel changes.
 //!
 //! Why `set_shared` splits mappings instead of keeping a dedicated pre-shared pool for
 //! [`crate::memory::shared::SharedPages`]: a pool needs a size fixed at boot (too small and
