@@ -73,6 +73,9 @@ pub const PT_HALCYON_RESET_VECTOR: u32 = 0x6848_5256;
 pub const SNP_CPUID_PAGE_GPA: u32 = 0x0001_0000;
 /// SNP secrets page (SEV metadata section type SECRETS).
 pub const SNP_SECRETS_PAGE_GPA: u32 = 0x0001_1000;
+/// The boot vCPU's GHCB (GHCB spec 56421 §2.3): low memory outside every metadata section, so
+/// the launch never validates it; the kernel makes it shared and registers it at boot.
+pub const SNP_GHCB_GPA: u32 = 0x0001_4000;
 /// The TD HOB QEMU writes for a TD (TDVF section type TD_HOB).
 pub const TD_HOB_GPA: u32 = 0x0001_2000;
 /// Size of the TD HOB area.
@@ -344,6 +347,19 @@ impl FirmwareLayout {
     }
 }
 
+/// What an SNP launch of a Halcyon firmware validated in guest memory (the SEV metadata's
+/// SNP_SEC_MEM, secrets and CPUID sections), read back by the guest from `last_page`: the
+/// image's last 4 KiB as mapped at the top of 4 GiB (the launch measured it, so the guest can
+/// trust it). The kernel never validates these ranges again, and validates all other RAM.
+pub fn snp_prevalidated(last_page: &[u8]) -> Result<impl Iterator<Item = core::ops::Range<u64>> + '_, sev::SevMetadataError> {
+    let offset_from_end = (FIRMWARE_END - u64::from(SEV_METADATA_GPA)) as u32;
+    let metadata = sev::SevMetadata::parse_at(last_page, offset_from_end)?;
+    Ok(metadata
+        .sections()
+        .filter(|s| matches!(s.section_type, SevSectionType::SnpSecMem | SevSectionType::SnpSecrets | SevSectionType::Cpuid))
+        .map(|s| u64::from(s.base)..u64::from(s.base) + u64::from(s.size)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,6 +413,31 @@ mod tests {
         assert_eq!(image[(RESET_CODE_GPA - l.base_gpa()) as usize], 0x90);
         assert_eq!(image[image.len() - 16], 0xe9);
         assert_eq!(FirmwareLayout::read(&image).unwrap(), (l, l.payload_descriptor()));
+    }
+
+    #[test]
+    fn the_guest_reads_back_what_the_snp_launch_validated() {
+        let l = layout();
+        let image = build(&l);
+        let last_page = &image[image.len() - PAGE_SIZE as usize..];
+        let ranges: Vec<_> = snp_prevalidated(last_page).unwrap().collect();
+        assert_eq!(
+            ranges,
+            [0x10_0000..0x2b_f000, 0x1_1000..0x1_2000, 0x1_0000..0x1_1000],
+            "kernel RAM, secrets page, CPUID page"
+        );
+        // The GHCB page is never validated by the launch (the kernel shares it without a
+        // PVALIDATE rescind) and collides with nothing the launch provides.
+        let ghcb = u64::from(SNP_GHCB_GPA)..u64::from(SNP_GHCB_GPA) + PAGE_SIZE;
+        assert!(ghcb.start.is_multiple_of(PAGE_SIZE) && ghcb.end <= 0x10_0000);
+        assert!(ranges.iter().all(|r| r.end <= ghcb.start || ghcb.end <= r.start));
+        assert!(u64::from(TD_HOB_GPA + TD_HOB_SIZE) <= ghcb.start);
+        // A damaged page is an error, not a guess.
+        let mut damaged = last_page.to_vec();
+        let at = (SEV_METADATA_GPA - RESET_PAGE_GPA) as usize;
+        damaged[at] ^= 1;
+        assert!(snp_prevalidated(&damaged).is_err());
+        assert!(snp_prevalidated(&last_page[..0x100]).is_err());
     }
 
     #[test]

@@ -14,8 +14,9 @@
  * instructions; then load the data segment registers. Paging stays off.
  *
  * Then the payload descriptor tells where the kernel payload is in the image and where it is
- * linked; the loop copies it there and jumps to the PVH entry `pvh_start32` with %ebx = 0,
- * meaning "no PVH start info: ask fw_cfg".
+ * linked; the loop copies it there and jumps to the firmware entry `firmware_start32`
+ * (firmware_entry.s: SEV-SNP detection), which joins the PVH path with %ebx = 0, meaning
+ * "no PVH start info: ask fw_cfg".
  */
 
 .set RESET_CODE32_SELECTOR, 0x08
@@ -56,7 +57,7 @@ reset_start32:
     andl $3, %ecx
     rep movsb
     xorl %ebx, %ebx                 /* no PVH start info */
-    movl $pvh_start32, %eax
+    movl $firmware_start32, %eax
     jmp *%eax
 
 reset_halt:

@@ -40,6 +40,9 @@ pub struct PlatformFacts {
     pub entropy: bool,
     pub wall_clock: bool,
     pub network: bool,
+    /// Whether the kernel drives this TEE's hardware root of trust (attestation evidence and
+    /// sealing keys through its `Platform`), rather than the stand-in that answers `unsupported`.
+    pub hardware_root: bool,
 }
 
 /// The answer for one function.
@@ -130,6 +133,11 @@ fn evaluate(interface: &'static str, function: &'static str, availability: Avail
         NeedsNetwork if facts.network => (true, false, "virtio-net and smoltcp (IPv4); the host sees the traffic: use TLS"),
         NeedsNetwork => (false, false, "this VM has no network card (halcyon run --tcplisten or -S inherit-network)"),
         NoDevice(why) => (false, false, why),
+        NeedsHardwareRoot if facts.hardware_root => (true, true, match facts.tee {
+            TeeKind::SevSnp => "AMD SEV-SNP: the PSP through the GHCB (attestation report, MSG_KEY_REQ key)",
+            TeeKind::Tdx => "Intel TDX: the TDX module (TDREPORT, quote)",
+            _ => "the platform's hardware root of trust",
+        }),
         NeedsHardwareRoot if facts.tee == TeeKind::None => {
             (false, false, "no hardware root of trust: this is not a confidential VM")
         }
@@ -157,7 +165,22 @@ mod tests {
     use super::*;
 
     fn facts(entropy: bool) -> PlatformFacts {
-        PlatformFacts { tee: TeeKind::None, entropy, wall_clock: true, network: false }
+        PlatformFacts { tee: TeeKind::None, entropy, wall_clock: true, network: false, hardware_root: false }
+    }
+
+    #[test]
+    fn attestation_follows_the_hardware_root() {
+        let plain = lookup(facts(true), "attestation", "platform-attestation").unwrap();
+        assert!(!plain.supported && plain.note.contains("not a confidential VM"));
+        let snp = PlatformFacts { tee: TeeKind::SevSnp, ..facts(true) };
+        let undriven = lookup(snp, "attestation", "seal").unwrap();
+        assert!(!undriven.supported && undriven.note.contains("not implemented for this TEE"));
+        let driven = PlatformFacts { hardware_root: true, ..snp };
+        for function in ["platform-attestation", "sealing-info", "seal", "unseal"] {
+            let f = lookup(driven, "attestation", function).unwrap();
+            assert!(f.supported && f.hardware_backed && f.note.contains("SEV-SNP"), "{function}");
+        }
+        assert!(lookup(driven, "random", "get-random-bytes").unwrap().hardware_backed);
     }
 
     #[test]

@@ -31,8 +31,11 @@ use halcyon_hal::measurement::MeasurementLog;
 #[no_mangle]
 pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
     time::mark_entry();
-    log::init();
     arch::init_cpu();
+    // Before any port I/O, MMIO, CPUID or MSR access: on a confidential VM these go through
+    // the platform's paravirtual interface, which this sets up.
+    platform::early_init();
+    log::init();
     kprintln!("halcyon {} booting", env!("CARGO_PKG_VERSION"));
 
     if start_info_paddr == 0 {
@@ -57,8 +60,15 @@ pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
     time::init().unwrap_or_else(|e| fatal!("{e}"));
     kprintln!("time: kernel entered {} us after VM reset", time::entry_ns() / 1000);
     kprintln!("boot: boot information read in {} us", time::ticks_to_ns(boot_info_ticks) / 1000);
+    if memory.accepted.bytes > 0 {
+        kprintln!(
+            "memory: {} KiB of RAM validated/accepted in {} us",
+            memory.accepted.bytes >> 10,
+            time::ticks_to_ns(memory.accepted.ticks) / 1000
+        );
+    }
 
-    let tee = platform::detect();
+    let tee = platform::kind();
     kprintln!("platform: {tee}");
 
     match random::init() {

@@ -14,6 +14,7 @@ pub mod paravirt;
 pub mod pit;
 pub mod port;
 pub mod rtc;
+pub mod snp;
 pub mod tsc;
 
 /// Loads the kernel's own GDT/TSS and IDT, replacing what the boot stub left.
@@ -28,6 +29,18 @@ pub fn halt_forever() -> ! {
         ::x86_64::instructions::interrupts::disable();
         ::x86_64::instructions::hlt();
     }
+}
+
+extern "C" {
+    /// Written by the firmware entry (`boot/src/pvh_entry.s`) before paging.
+    static halcyon_boot_sev_status: u64;
+}
+
+/// The SEV_STATUS MSR as the firmware entry read it, before paging (0 when the PVH entry
+/// ran, or on a VM without SEV): SEV-SNP is known from here on without executing CPUID.
+pub fn boot_sev_status() -> u64 {
+    // SAFETY: a plain u64 in .bss, written only by the boot code before Rust runs.
+    unsafe { (&raw const halcyon_boot_sev_status).read() }
 }
 
 /// A hint to the CPU that we are spinning (PAUSE).

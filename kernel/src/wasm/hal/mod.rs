@@ -53,6 +53,7 @@ impl HalState {
                 entropy: crate::random::available(),
                 wall_clock: crate::time::wall_ns().is_some(),
                 network: crate::net::available(),
+                hardware_root: crate::platform::has_hardware_root(),
             },
             measurements: measurements.to_vec(),
             stopwatches: ResourceTable::new(MAX_HANDLES),
