@@ -1,5 +1,5 @@
-//! A strict decoder of the x86-64 MOV instructions compilers emit for volatile device
-//! register accesses, for the confidential-VM MMIO handlers (SEV-SNP #VC, TDX #VE).
+//! A strict decoder of the x86-64 instructions compilers emit for volatile device register
+//! accesses, for the confidential-VM MMIO handlers (SEV-SNP #VC, TDX #VE).
 //!
 //! On SEV-SNP and TDX, a plain load or store to device memory (the virtio driver crate's
 //! BAR accesses) faults into the kernel, which must perform the access through the
@@ -14,6 +14,12 @@
 //! - `C6 /0 ib` MOV r/m8, imm8; `C7 /0 iw/id` MOV r/m16/32/64, imm16/imm32 (sign-extended
 //!   to 64 with REX.W);
 //! - `0F B6 /r` MOVZX r16/32/64, r/m8; `0F B7 /r` MOVZX r32/64, r/m16;
+//! - CMP and TEST with a memory operand (`38`/`39`/`3A`/`3B /r`, `80 /7 ib`, `81 /7 iw/id`,
+//!   `83 /7 ib`; `84`/`85 /r`, `F6 /0 ib`, `F7 /0 iw/id`): LLVM folds a volatile load into
+//!   them, and the kernel image has them on virtio registers (`testb $0xcf, 0x14(%rax)`
+//!   polling the device status, `cmp 0x15(%r15), %r12b` on the configuration generation).
+//!   They only read; [`MmioInstruction::complete`] sets the arithmetic flags as the CPU
+//!   would (SDM vol. 1 §3.4.3.1 and appendix A "EFLAGS Cross-Reference").
 //! - prefixes: at most one operand-size `66` (not with the byte forms), then at most one REX
 //!   immediately before the opcode.
 //!
@@ -76,11 +82,24 @@ impl Gpr {
     }
 }
 
-/// The interrupted context's general registers, indexed by [`Gpr`], and RIP.
+/// The interrupted context's general registers, indexed by [`Gpr`], RIP and RFLAGS.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Registers {
     pub gpr: [u64; 16],
     pub rip: u64,
+    pub rflags: u64,
+}
+
+/// RFLAGS arithmetic status bits (SDM vol. 1 §3.4.3.1, figure 3-8).
+pub mod flags {
+    pub const CF: u64 = 1 << 0;
+    pub const PF: u64 = 1 << 2;
+    pub const AF: u64 = 1 << 4;
+    pub const ZF: u64 = 1 << 6;
+    pub const SF: u64 = 1 << 7;
+    pub const OF: u64 = 1 << 11;
+    /// All six status flags CMP and TEST write.
+    pub const STATUS: u64 = CF | PF | AF | ZF | SF | OF;
 }
 
 impl Registers {
@@ -158,6 +177,23 @@ pub enum Access {
     WriteRegister { source: RegisterOperand },
     /// A store of an immediate (already sign-extended and truncated to the access width).
     WriteImmediate { value: u64 },
+    /// A read whose value only sets the status flags: CMP (`memory - other`, or
+    /// `other - memory` when `memory_first` is false) or TEST (`memory & other`).
+    Compare { op: FlagOp, other: Operand, memory_first: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagOp {
+    Cmp,
+    Test,
+}
+
+/// The non-memory operand of CMP and TEST.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operand {
+    Register(RegisterOperand),
+    /// Already sign-extended and truncated to the access width.
+    Immediate(u64),
 }
 
 /// A decoded device access.
@@ -176,21 +212,67 @@ impl MmioInstruction {
     /// The value a write stores (`None` for a read).
     pub fn store_value(&self, regs: &Registers) -> Option<u64> {
         match self.access {
-            Access::Read { .. } => None,
+            Access::Read { .. } | Access::Compare { .. } => None,
             Access::WriteRegister { source } => Some(source.read(regs) & self.width.mask()),
             Access::WriteImmediate { value } => Some(value),
         }
     }
 
     /// Completes a read with the device's `value` (truncated to the access width, then
-    /// zero-extended into the destination per the partial-register rules), and advances
-    /// RIP. A write only advances RIP (`value` is ignored).
+    /// zero-extended into the destination per the partial-register rules; for CMP and TEST
+    /// the status flags set from it), and advances RIP. A write only advances RIP (`value`
+    /// is ignored).
     pub fn complete(&self, regs: &mut Registers, value: u64) {
-        if let Access::Read { destination } = self.access {
-            destination.write(regs, value & self.width.mask());
+        let value = value & self.width.mask();
+        match self.access {
+            Access::Read { destination } => destination.write(regs, value),
+            Access::Compare { op, other, memory_first } => {
+                let other = match other {
+                    Operand::Register(r) => r.read(regs) & self.width.mask(),
+                    Operand::Immediate(v) => v,
+                };
+                let (a, b) = if memory_first { (value, other) } else { (other, value) };
+                regs.rflags = (regs.rflags & !flags::STATUS) | status_flags(op, a, b, self.width);
+            }
+            Access::WriteRegister { .. } | Access::WriteImmediate { .. } => {}
         }
         regs.rip = regs.rip.wrapping_add(u64::from(self.length));
     }
+}
+
+/// The status flags of `a - b` (CMP) or `a & b` (TEST) at `width` (SDM vol. 2A "CMP":
+/// flags as SUB; "TEST": CF and OF cleared, AF undefined, here cleared).
+fn status_flags(op: FlagOp, a: u64, b: u64, width: Width) -> u64 {
+    let mask = width.mask();
+    let sign = 1u64 << (width.bytes() * 8 - 1);
+    let (result, mut f) = match op {
+        FlagOp::Cmp => {
+            let r = a.wrapping_sub(b) & mask;
+            let mut f = 0;
+            if a < b {
+                f |= flags::CF;
+            }
+            if (a ^ b) & (a ^ r) & sign != 0 {
+                f |= flags::OF;
+            }
+            if (a ^ b ^ r) & 0x10 != 0 {
+                f |= flags::AF;
+            }
+            (r, f)
+        }
+        FlagOp::Test => (a & b & mask, 0),
+    };
+    if result == 0 {
+        f |= flags::ZF;
+    }
+    if result & sign != 0 {
+        f |= flags::SF;
+    }
+    // PF: even parity of the result's low byte.
+    if (result as u8).count_ones() % 2 == 0 {
+        f |= flags::PF;
+    }
+    f
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,7 +282,8 @@ pub enum DecodeError {
     /// A prefix other than one `66` and one REX (LOCK, REP, segment, address size, repeats,
     /// or REX not right before the opcode).
     Prefix(u8),
-    /// Not one of the accepted MOV/MOVZX opcodes (or `C6`/`C7` with a ModRM.reg other than 0).
+    /// Not one of the accepted opcodes (or a group opcode, `80`/`81`/`83`/`C6`/`C7`/`F6`/`F7`,
+    /// whose ModRM.reg selects another operation).
     Opcode(u8),
     /// A register (mod = 11) operand: no memory access.
     RegisterOperand,
@@ -305,23 +388,39 @@ pub fn decode(bytes: &[u8], regs: &Registers) -> Result<MmioInstruction, DecodeE
         Load,
         StoreImm,
         LoadZx,
+        /// CMP/TEST with a register; `memory_first`: the memory operand is the minuend.
+        CompareRegister(FlagOp, bool),
+        /// CMP/TEST with an immediate (memory first); `sign8`: imm8 sign-extended (`83`).
+        CompareImmediate(FlagOp, bool),
     }
-    // (form, access width, register-operand width)
-    let (form, width, reg_width) = match opcode {
-        0x88 => (Form::Store, Width::U8, Width::U8),
-        0x89 => (Form::Store, wide, wide),
-        0x8A => (Form::Load, Width::U8, Width::U8),
-        0x8B => (Form::Load, wide, wide),
-        0xC6 => (Form::StoreImm, Width::U8, Width::U8),
-        0xC7 => (Form::StoreImm, wide, wide),
+    use FlagOp::{Cmp, Test};
+    // (form, access width, register-operand width, the ModRM.reg a group opcode requires)
+    let (form, width, reg_width, group) = match opcode {
+        0x88 => (Form::Store, Width::U8, Width::U8, None),
+        0x89 => (Form::Store, wide, wide, None),
+        0x8A => (Form::Load, Width::U8, Width::U8, None),
+        0x8B => (Form::Load, wide, wide, None),
+        0xC6 => (Form::StoreImm, Width::U8, Width::U8, Some(0)),
+        0xC7 => (Form::StoreImm, wide, wide, Some(0)),
+        0x38 => (Form::CompareRegister(Cmp, true), Width::U8, Width::U8, None),
+        0x39 => (Form::CompareRegister(Cmp, true), wide, wide, None),
+        0x3A => (Form::CompareRegister(Cmp, false), Width::U8, Width::U8, None),
+        0x3B => (Form::CompareRegister(Cmp, false), wide, wide, None),
+        0x84 => (Form::CompareRegister(Test, true), Width::U8, Width::U8, None),
+        0x85 => (Form::CompareRegister(Test, true), wide, wide, None),
+        0x80 => (Form::CompareImmediate(Cmp, false), Width::U8, Width::U8, Some(7)),
+        0x81 => (Form::CompareImmediate(Cmp, false), wide, wide, Some(7)),
+        0x83 => (Form::CompareImmediate(Cmp, true), wide, wide, Some(7)),
+        0xF6 => (Form::CompareImmediate(Test, false), Width::U8, Width::U8, Some(0)),
+        0xF7 => (Form::CompareImmediate(Test, false), wide, wide, Some(0)),
         0x0F => match c.u8()? {
-            0xB6 => (Form::LoadZx, Width::U8, wide),
-            0xB7 => (Form::LoadZx, Width::U16, wide),
+            0xB6 => (Form::LoadZx, Width::U8, wide, None),
+            0xB7 => (Form::LoadZx, Width::U16, wide, None),
             other => return Err(DecodeError::Opcode(other)),
         },
         other => return Err(DecodeError::Opcode(other)),
     };
-    if operand_size && matches!(opcode, 0x88 | 0x8A | 0xC6) {
+    if operand_size && matches!(opcode, 0x88 | 0x8A | 0xC6 | 0x38 | 0x3A | 0x84 | 0x80 | 0xF6) {
         return Err(DecodeError::OperandSize);
     }
 
@@ -331,7 +430,7 @@ pub fn decode(bytes: &[u8], regs: &Registers) -> Result<MmioInstruction, DecodeE
     if mode == 0b11 {
         return Err(DecodeError::RegisterOperand);
     }
-    if matches!(form, Form::StoreImm) && reg_field != 0 {
+    if group.is_some_and(|g| g != reg_field) {
         return Err(DecodeError::Opcode(opcode));
     }
     let mut rip_relative = false;
@@ -365,27 +464,30 @@ pub fn decode(bytes: &[u8], regs: &Registers) -> Result<MmioInstruction, DecodeE
         _ => 0,
     };
 
+    // imm8/imm16/imm32 by operand size, imm32 sign-extended to 64 bits under REX.W; or
+    // imm8 sign-extended (`83`); truncated to the access width.
+    let mut immediate = |sign8: bool| -> Result<u64, DecodeError> {
+        let imm = match width {
+            _ if sign8 => c.signed(1)?,
+            Width::U8 => c.le(1)?,
+            Width::U16 => c.le(2)?,
+            Width::U32 | Width::U64 => c.signed(4)?,
+        };
+        Ok(imm & width.mask())
+    };
+    let reg = reg_field | if rex_bits & REX_R != 0 { 8 } else { 0 };
+    // Without REX, byte registers 4..7 are AH, CH, DH, BH (rax..rbx's bits 15:8).
+    let high_byte = reg_width == Width::U8 && rex.is_none() && (4..8).contains(&reg);
+    let register = Gpr::from_encoding(if high_byte { reg - 4 } else { reg });
+    let operand = RegisterOperand { register, width: reg_width, high_byte };
     let access = match form {
-        Form::StoreImm => {
-            let imm = match width {
-                Width::U8 => c.le(1)?,
-                Width::U16 => c.le(2)?,
-                // imm32, sign-extended to 64 bits under REX.W.
-                Width::U32 | Width::U64 => c.signed(4)?,
-            };
-            Access::WriteImmediate { value: imm & width.mask() }
+        Form::StoreImm => Access::WriteImmediate { value: immediate(false)? },
+        Form::CompareImmediate(op, sign8) => {
+            Access::Compare { op, other: Operand::Immediate(immediate(sign8)?), memory_first: true }
         }
-        Form::Store | Form::Load | Form::LoadZx => {
-            let reg = reg_field | if rex_bits & REX_R != 0 { 8 } else { 0 };
-            // Without REX, byte registers 4..7 are AH, CH, DH, BH (rax..rbx's bits 15:8).
-            let high_byte = reg_width == Width::U8 && rex.is_none() && (4..8).contains(&reg);
-            let register = Gpr::from_encoding(if high_byte { reg - 4 } else { reg });
-            let operand = RegisterOperand { register, width: reg_width, high_byte };
-            match form {
-                Form::Store => Access::WriteRegister { source: operand },
-                _ => Access::Read { destination: operand },
-            }
-        }
+        Form::CompareRegister(op, memory_first) => Access::Compare { op, other: Operand::Register(operand), memory_first },
+        Form::Store => Access::WriteRegister { source: operand },
+        Form::Load | Form::LoadZx => Access::Read { destination: operand },
     };
     // The cursor never reads past 15 bytes, so this always holds; checked anyway.
     let length = u8::try_from(c.at).ok().filter(|&l| usize::from(l) <= MAX_INSTRUCTION_LEN).ok_or(DecodeError::TooLong)?;

@@ -29,6 +29,22 @@ const fn imm(value: u64) -> Access {
     Access::WriteImmediate { value }
 }
 
+const fn cmp(other: Operand, memory_first: bool) -> Access {
+    Access::Compare { op: FlagOp::Cmp, other, memory_first }
+}
+
+const fn test(other: Operand) -> Access {
+    Access::Compare { op: FlagOp::Test, other, memory_first: true }
+}
+
+const fn r(register: Gpr, width: Width) -> Operand {
+    Operand::Register(reg(register, width))
+}
+
+const fn i(value: u64) -> Operand {
+    Operand::Immediate(value)
+}
+
 const RIP: u64 = 0x20_0000_0000;
 
 /// (Intel-syntax assembly, its encoding, expected access, access width, address, length).
@@ -66,6 +82,21 @@ const CASES: &[(&str, &[u8], Access, Width, u64, u8)] = &[
     ("mov r15b, byte ptr [rax]", &[0x44, 0x8A, 0x38], read(reg(Gpr::R15, Width::U8)), Width::U8, 0x10_0000, 3),
     ("mov dword ptr [rbx+0x12345678], 7", &[0xC7, 0x83, 0x78, 0x56, 0x34, 0x12, 0x07, 0x00, 0x00, 0x00], imm(7), Width::U32, 0x40_0000 + 0x1234_5678, 10),
     ("mov qword ptr [rsi+rdi*8-0x80000000], r15", &[0x4C, 0x89, 0xBC, 0xFE, 0x00, 0x00, 0x00, 0x80], write(reg(Gpr::R15, Width::U64)), Width::U64, (0x70_0000u64 + 0x80_0000 * 8).wrapping_sub(0x8000_0000), 8),
+    // CMP and TEST with a folded load; the first two are in the kernel image, on virtio's
+    // device status and configuration generation.
+    ("test byte ptr [rax+0x14], 0xcf", &[0xF6, 0x40, 0x14, 0xCF], test(i(0xCF)), Width::U8, 0x10_0014, 4),
+    ("cmp r12b, byte ptr [r15+0x15]", &[0x45, 0x3A, 0x67, 0x15], cmp(r(Gpr::R12, Width::U8), false), Width::U8, 0x100_0015, 4),
+    ("cmp byte ptr [rdi], sil", &[0x40, 0x38, 0x37], cmp(r(Gpr::Rsi, Width::U8), true), Width::U8, 0x80_0000, 3),
+    ("cmp dword ptr [rdi], eax", &[0x39, 0x07], cmp(r(Gpr::Rax, Width::U32), true), Width::U32, 0x80_0000, 2),
+    ("cmp eax, dword ptr [rdi+4]", &[0x3B, 0x47, 0x04], cmp(r(Gpr::Rax, Width::U32), false), Width::U32, 0x80_0004, 3),
+    ("cmp byte ptr [rdi], 1", &[0x80, 0x3F, 0x01], cmp(i(1), true), Width::U8, 0x80_0000, 3),
+    ("cmp dword ptr [rdi], 0x12345", &[0x81, 0x3F, 0x45, 0x23, 0x01, 0x00], cmp(i(0x12345), true), Width::U32, 0x80_0000, 6),
+    ("cmp qword ptr [rdi], -1", &[0x48, 0x83, 0x3F, 0xFF], cmp(i(u64::MAX), true), Width::U64, 0x80_0000, 4),
+    ("cmp word ptr [rdi], -2", &[0x66, 0x83, 0x3F, 0xFE], cmp(i(0xFFFE), true), Width::U16, 0x80_0000, 4),
+    ("test dword ptr [rdi], 0x80000000", &[0xF7, 0x07, 0x00, 0x00, 0x00, 0x80], test(i(0x8000_0000)), Width::U32, 0x80_0000, 6),
+    ("test word ptr [rdi], 0x100", &[0x66, 0xF7, 0x07, 0x00, 0x01], test(i(0x100)), Width::U16, 0x80_0000, 5),
+    ("test byte ptr [rdi], ah", &[0x84, 0x27], test(Operand::Register(high(Gpr::Rax))), Width::U8, 0x80_0000, 2),
+    ("test qword ptr [rdi], r9", &[0x4C, 0x85, 0x0F], test(r(Gpr::R9, Width::U64)), Width::U64, 0x80_0000, 3),
 ];
 
 #[test]
@@ -191,9 +222,15 @@ fn everything_else_is_refused() {
         // Register forms: no memory access.
         (&[0x8B, 0xC7], DecodeError::RegisterOperand),
         (&[0x0F, 0xB6, 0xC0], DecodeError::RegisterOperand),
-        // C6/C7 with ModRM.reg != 0 are not MOV.
+        // Group opcodes whose ModRM.reg selects another operation: not MOV, CMP or TEST
+        // (C7 /1, C6 /1, ADD via 80 /0, OR via 83 /1, NOT via F7 /2, F6 /1 (an undocumented TEST)).
         (&[0xC7, 0x4F, 0x00, 0, 0, 0, 0], DecodeError::Opcode(0xC7)),
         (&[0xC6, 0x0F, 0x00], DecodeError::Opcode(0xC6)),
+        (&[0x80, 0x07, 0x01], DecodeError::Opcode(0x80)),
+        (&[0x83, 0x0F, 0x01], DecodeError::Opcode(0x83)),
+        (&[0xF7, 0x17], DecodeError::Opcode(0xF7)),
+        (&[0xF6, 0x0F, 0x01], DecodeError::Opcode(0xF6)),
+        (&[0x66, 0x3A, 0x07], DecodeError::OperandSize),
         (&[0x66, 0x88, 0x07], DecodeError::OperandSize),
         (&[0x66, 0xC6, 0x07, 0x01], DecodeError::OperandSize),
         // Other instructions that touch memory: MOVS, XCHG, ADD, MOVSX, CPUID, MOV moffs.
@@ -244,4 +281,81 @@ fn hostile_bytes_never_panic() {
             assert!(usize::from(insn.length) <= n);
         }
     }
+}
+
+/// The status flags of CMP and TEST as the host CPU computes them.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+fn cpu_flags(op: FlagOp, a: u64, b: u64, width: Width) -> u64 {
+    let flags: u64;
+    macro_rules! run {
+        ($insn:literal, $template:literal, $a:expr, $b:expr, $class:ident) => {
+            // SAFETY: a register-only CMP/TEST and a PUSHF/POP pair on the test's own stack;
+            // no memory other than that is touched.
+            unsafe {
+                core::arch::asm!(concat!($insn, " ", $template), "pushfq", "pop {f}",
+                    a = in($class) $a, b = in($class) $b, f = out(reg) flags)
+            }
+        };
+    }
+    match (op, width) {
+        (FlagOp::Cmp, Width::U8) => run!("cmp", "{a}, {b}", a as u8, b as u8, reg_byte),
+        (FlagOp::Cmp, Width::U16) => run!("cmp", "{a:x}, {b:x}", a as u16, b as u16, reg),
+        (FlagOp::Cmp, Width::U32) => run!("cmp", "{a:e}, {b:e}", a as u32, b as u32, reg),
+        (FlagOp::Cmp, Width::U64) => run!("cmp", "{a:r}, {b:r}", a, b, reg),
+        (FlagOp::Test, Width::U8) => run!("test", "{a}, {b}", a as u8, b as u8, reg_byte),
+        (FlagOp::Test, Width::U16) => run!("test", "{a:x}, {b:x}", a as u16, b as u16, reg),
+        (FlagOp::Test, Width::U32) => run!("test", "{a:e}, {b:e}", a as u32, b as u32, reg),
+        (FlagOp::Test, Width::U64) => run!("test", "{a:r}, {b:r}", a, b, reg),
+    }
+    flags & flags::STATUS
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn cmp_and_test_flags_match_the_cpu() {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let edges = [0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, i64::MAX as u64, 1 << 63, u64::MAX];
+    let mut pairs: Vec<(u64, u64)> = edges.iter().flat_map(|&a| edges.iter().map(move |&b| (a, b))).collect();
+    pairs.extend((0..20_000).map(|_| (next(), next())));
+    for (a, b) in pairs {
+        for width in [Width::U8, Width::U16, Width::U32, Width::U64] {
+            let (a, b) = (a & width.mask(), b & width.mask());
+            assert_eq!(status_flags(FlagOp::Cmp, a, b, width), cpu_flags(FlagOp::Cmp, a, b, width), "cmp {a:#x}, {b:#x} {width:?}");
+            // TEST leaves AF undefined; the decoder clears it.
+            let cpu = cpu_flags(FlagOp::Test, a, b, width) & !flags::AF;
+            assert_eq!(status_flags(FlagOp::Test, a, b, width), cpu, "test {a:#x}, {b:#x} {width:?}");
+        }
+    }
+}
+
+#[test]
+fn cmp_and_test_complete_with_flags_only() {
+    let mut r = regs();
+    r.rflags = 0x202 | flags::STATUS;
+    let before = r;
+    // testb $0xcf, 0x14(%rax) reading a reset device status (0): ZF set, loop ends.
+    let insn = decode(&[0xF6, 0x40, 0x14, 0xCF], &r).unwrap();
+    insn.complete(&mut r, 0);
+    assert_eq!(r.gpr, before.gpr);
+    assert_eq!(r.rflags, 0x202 | flags::ZF | flags::PF);
+    assert_eq!(r.rip, before.rip + 4);
+    // ... and a status still set (0x0F): ZF clear.
+    insn.complete(&mut r, 0x0F);
+    assert_eq!(r.rflags & flags::ZF, 0);
+    // cmp r12b, [r15+0x15]: r12b - memory; r12 holds 0xD0_0000, so r12b = 0.
+    let insn = decode(&[0x45, 0x3A, 0x67, 0x15], &r).unwrap();
+    insn.complete(&mut r, 1);
+    assert_eq!(r.rflags & (flags::CF | flags::ZF | flags::SF), flags::CF | flags::SF, "0 - 1 borrows and is negative");
+    // cmp byte ptr [rdi], 1 with memory 1: equal.
+    let insn = decode(&[0x80, 0x3F, 0x01], &r).unwrap();
+    insn.complete(&mut r, 0x301);
+    assert_eq!(r.rflags & (flags::CF | flags::ZF), flags::ZF, "the value is cut to the access width");
+    assert_eq!(insn.store_value(&r), None);
 }

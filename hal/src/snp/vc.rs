@@ -9,7 +9,8 @@
 //! - MMIO by code the kernel does not route itself (the virtio driver crate's BAR
 //!   accesses): a nested page fault, error code `SVM_EXIT_NPF` ([`handle_npf`]). The #VC
 //!   does not report the address, so the handler decodes the instruction at RIP
-//!   ([`crate::mmio_insn`]: only the plain MOV/MOVZX forms) and computes the effective
+//!   ([`crate::mmio_insn`]: only the MOV/MOVZX/CMP/TEST forms compilers emit for volatile
+//!   accesses) and computes the effective
 //!   address, which is the guest-physical address because the kernel identity-maps. Only
 //!   when that lies in a device range the kernel allows (a caller-supplied predicate; never
 //!   RAM) does it perform the access through the GHCB MMIO exits, write the destination
@@ -132,7 +133,7 @@ pub fn handle_npf(
         mmio_insn::Width::U64 => ghcb::Width::Qword,
     };
     let value = match insn.access {
-        Access::Read { .. } => ghcb::mmio_read(v, ghcb, insn.address, ghcb_width).map_err(VcFatal::Ghcb)?,
+        Access::Read { .. } | Access::Compare { .. } => ghcb::mmio_read(v, ghcb, insn.address, ghcb_width).map_err(VcFatal::Ghcb)?,
         Access::WriteRegister { .. } | Access::WriteImmediate { .. } => {
             let value = insn.store_value(regs).unwrap_or_default();
             ghcb::mmio_write(v, ghcb, insn.address, ghcb_width, value).map_err(VcFatal::Ghcb)?;
@@ -203,9 +204,14 @@ mod tests {
         // simulated device answers.
         handle_npf(&mut sim, &mut ghcb, SVM_EXIT_NPF, &[0x48, 0x8B, 0x87, 0x00, 0x01, 0x00, 0x00], &mut regs, bar).unwrap();
         assert_eq!(regs.get(Gpr::Rax), 0x1122_3344_5566_7788);
-        assert_eq!(regs.rip, 0x20_0000 + 3 + 4 + 4 + 3 + 7);
+        // testb $0xcf, 0x14(%rdi) (the kernel's device-status poll): a read that sets only flags.
+        let before = regs;
+        handle_npf(&mut sim, &mut ghcb, SVM_EXIT_NPF, &[0xF6, 0x47, 0x14, 0xCF], &mut regs, bar).unwrap();
+        assert_eq!(regs.gpr, before.gpr);
+        assert_eq!(regs.rflags & mmio_insn::flags::ZF, 0, "0xDD & 0xCF is not zero");
+        assert_eq!(regs.rip, 0x20_0000 + 3 + 4 + 4 + 3 + 7 + 4);
         assert_eq!(sim.exits.iter().filter(|&&e| e == ghcb::SVM_VMGEXIT_MMIO_WRITE).count(), 2);
-        assert_eq!(sim.exits.iter().filter(|&&e| e == ghcb::SVM_VMGEXIT_MMIO_READ).count(), 3);
+        assert_eq!(sim.exits.iter().filter(|&&e| e == ghcb::SVM_VMGEXIT_MMIO_READ).count(), 4);
     }
 
     #[test]
