@@ -269,7 +269,7 @@ fn status_flags(op: FlagOp, a: u64, b: u64, width: Width) -> u64 {
         f |= flags::SF;
     }
     // PF: even parity of the result's low byte.
-    if (result as u8).count_ones() % 2 == 0 {
+    if (result as u8).count_ones().is_multiple_of(2) {
         f |= flags::PF;
     }
     f

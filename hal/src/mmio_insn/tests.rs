@@ -48,10 +48,12 @@ const fn i(value: u64) -> Operand {
 const RIP: u64 = 0x20_0000_0000;
 
 /// (Intel-syntax assembly, its encoding, expected access, access width, address, length).
+type Case = (&'static str, &'static [u8], Access, Width, u64, u8);
+
 /// The encodings were produced by GNU as 2.40 and checked with `objdump -d -M intel`; the
 /// `as_agrees` test re-assembles the text when `as` is installed.
 #[rustfmt::skip]
-const CASES: &[(&str, &[u8], Access, Width, u64, u8)] = &[
+const CASES: &[Case] = &[
     ("mov eax, dword ptr [rdi]", &[0x8B, 0x07], read(reg(Gpr::Rax, Width::U32)), Width::U32, 0x80_0000, 2),
     ("mov dword ptr [rdi+0x14], esi", &[0x89, 0x77, 0x14], write(reg(Gpr::Rsi, Width::U32)), Width::U32, 0x80_0014, 3),
     ("mov byte ptr [rax], cl", &[0x88, 0x08], write(reg(Gpr::Rcx, Width::U8)), Width::U8, 0x10_0000, 2),
