@@ -31,13 +31,17 @@ use halcyon_hal::measurement::MeasurementLog;
 #[no_mangle]
 pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
     time::mark_entry();
-    log::init();
     arch::init_cpu();
+    // Before any port I/O, MMIO, CPUID or MSR access: on a confidential VM these go through
+    // the platform's paravirtual interface, which this sets up.
+    platform::early_init();
+    log::init();
     kprintln!("halcyon {} booting", env!("CARGO_PKG_VERSION"));
 
     if start_info_paddr == 0 {
         kprintln!("boot: entered from the firmware reset vector; boot information from fw_cfg");
     }
+    platform::tdx::log_info();
     let boot_info_start = arch::tsc::read();
     let boot = boot_info::read(start_info_paddr)
         .unwrap_or_else(|e| fatal!("cannot read the boot information: {e}"));

@@ -1,5 +1,7 @@
 //! Detecting the confidential-computing platform from CPUID and MSRs.
 
+pub mod tdx;
+
 use crate::arch::cpuid;
 use halcyon_hal::platform::{self, sev_status, Evidence, EvidenceFormat, Platform, PlatformError, SealBinding, SealingKey, TeeKind};
 use spin::{Mutex, Once};
@@ -24,6 +26,15 @@ fn detect_once() -> TeeKind {
         return platform::tee_from_sev_status(status);
     }
     TeeKind::None
+}
+
+/// The first step of the boot, before any port I/O: a confidential-VM platform installs its
+/// device-access hook here (TDX: TDG.VP.INFO and the TDVMCALL paravirt).
+pub fn early_init() {
+    if detect() == TeeKind::Tdx {
+        // SAFETY: CPUID leaf 21h carries the TDX signature (`detect_once`): this is a TD.
+        unsafe { tdx::early_init() };
+    }
 }
 
 /// The platform this VM runs on (detected on first call).

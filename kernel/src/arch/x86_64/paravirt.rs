@@ -23,6 +23,7 @@ pub enum Width {
     U8 = 1,
     U16 = 2,
     U32 = 4,
+    #[allow(dead_code)] // the kernel makes no 64-bit device access yet; the platforms support it
     U64 = 8,
 }
 
@@ -44,6 +45,7 @@ pub trait Paravirt: Sync {
     fn mmio_read(&self, gpa: u64, width: Width) -> u64;
     fn mmio_write(&self, gpa: u64, width: Width, value: u64);
     fn read_msr(&self, msr: u32) -> u64;
+    #[allow(dead_code)] // the kernel writes no MSR yet; the platforms support it
     fn write_msr(&self, msr: u32, value: u64);
     /// CPUID from the source the platform trusts (the SNP CPUID page; the TDX module, or
     /// the host through TDVMCALL for the leaves the module leaves to it).
@@ -51,6 +53,12 @@ pub trait Paravirt: Sync {
     /// Handles #VE or #VC (`frame.vector`): emulates what the kernel may legitimately
     /// cause (advancing `frame.rip`) and returns, or ends the VM with a reason.
     fn handle_exception(&self, frame: &mut ExceptionFrame);
+    /// Halts this CPU until the next event, with interrupts blocked ([`super::halt_forever`]
+    /// calls it in a loop). HLT itself, unless the platform traps it (TDX: a #VE, so it
+    /// asks the host with TDG.VP.VMCALL<Instruction.HLT> instead).
+    fn halt(&self) {
+        ::x86_64::instructions::hlt();
+    }
 }
 
 static INSTALLED: Once<&'static dyn Paravirt> = Once::new();
