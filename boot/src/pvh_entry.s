@@ -134,3 +134,10 @@ boot_gdt_pointer:
 boot_pml4:  .skip 4096
 boot_pdpt:  .skip 4096
 boot_pd:    .skip 4096 * 4
+
+/* SEV_STATUS (C001_0131h) as the firmware entry read it, for the kernel's platform
+ * detection (0 on the PVH path and on a plain VM). */
+.section .bss.boot_sev_status, "aw", @nobits
+.balign 8
+.global halcyon_boot_sev_status
+halcyon_boot_sev_status: .skip 8

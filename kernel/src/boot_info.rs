@@ -197,6 +197,9 @@ fn read_fw_cfg() -> Result<BootInfo, BootInfoError> {
         let at = fw_cfg::place_above(&regions[..region_count], kernel, LOW_MEMORY_END, BOOT_MAPPED_LIMIT, u64::from(file.size))
             .ok_or(BootInfoError::NoRoomForBundle { size: file.size })?;
         let range = at..at + u64::from(file.size);
+        // On a confidential VM this RAM is not validated or accepted yet (`memory::init`
+        // does the rest of RAM later, without this range, which it keeps reserved).
+        crate::platform::accept_memory(core::iter::once(at & !0xFFF..range.end.next_multiple_of(0x1000)));
         // SAFETY: `place_above` chose RAM below 4 GiB (identity-mapped by the boot page tables)
         // outside low memory and the kernel image; nothing uses it before `memory::init`, which
         // then reserves it. The slice is the exact range, written only here.

@@ -61,8 +61,15 @@ pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
     time::init().unwrap_or_else(|e| fatal!("{e}"));
     kprintln!("time: kernel entered {} us after VM reset", time::entry_ns() / 1000);
     kprintln!("boot: boot information read in {} us", time::ticks_to_ns(boot_info_ticks) / 1000);
+    if memory.accepted.bytes > 0 {
+        kprintln!(
+            "memory: {} KiB of RAM validated/accepted in {} us",
+            memory.accepted.bytes >> 10,
+            time::ticks_to_ns(memory.accepted.ticks) / 1000
+        );
+    }
 
-    let tee = platform::detect();
+    let tee = platform::kind();
     kprintln!("platform: {tee}");
 
     match random::init() {

@@ -5,8 +5,11 @@
 //! 87 KB bundle under TCG), else through the ports too.
 //! Everything read is host data; `halcyon_boot::fw_cfg` parses it with checked constructors.
 //!
-//! DMA writes guest memory directly, which on SEV-SNP and TDX works only for shared pages: the
-//! confidential paths must read through a shared bounce buffer (or the port interface).
+//! DMA writes guest memory directly, which on SEV-SNP and TDX works only for shared pages. The
+//! boot information is read before the heap (and so `SharedPages`) exists, so when memory is
+//! private the device is used through the port interface only, and never pointed at private
+//! memory: every byte then arrives as a register value through the platform's paravirtual
+//! port I/O (one guest exit per byte; the workload bundle dominates that cost).
 
 use crate::arch::port;
 use core::sync::atomic::{compiler_fence, Ordering};
@@ -28,7 +31,8 @@ impl FwCfg {
         spec::check_signature(&signature)?;
         let mut features = [0u8; 4];
         read_item_ports(FW_CFG_ID, &mut features);
-        Ok(Self { dma: u32::from_le_bytes(features) & FW_CFG_VERSION_DMA != 0 })
+        let dma = u32::from_le_bytes(features) & FW_CFG_VERSION_DMA != 0;
+        Ok(Self { dma: dma && !crate::platform::memory_is_private() })
     }
 
     /// Looks `names` up in one pass over the file directory.

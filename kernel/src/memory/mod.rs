@@ -11,11 +11,13 @@ pub mod heap;
 
 use crate::arch::paging;
 use crate::boot_info::BootInfo;
+use crate::platform;
 use core::ops::Range;
 use halcyon_hal::ranges::{RangeError, RangeSet};
 use spin::Mutex;
 
 const PAGE: u64 = 4096;
+const GIB4: u64 = 4 << 30;
 /// Real-mode IVT, BIOS data, EBDA, VGA and option ROMs: never handed out.
 const LOW_MEMORY_END: u64 = 1 << 20;
 const MAX_FREE_RANGES: usize = 64;
@@ -52,6 +54,8 @@ impl core::fmt::Display for MemoryError {
 pub struct MemoryReport {
     pub ram_bytes: u64,
     pub heap: Range<u64>,
+    /// RAM the platform validated or accepted (nothing on a plain VM).
+    pub accepted: platform::AcceptReport,
 }
 
 fn page_outward(range: &Range<u64>) -> Range<u64> {
@@ -79,15 +83,26 @@ pub fn init(boot: &BootInfo) -> Result<MemoryReport, MemoryError> {
     }
     free.align_inward(PAGE);
 
-    paging::build_and_load(ram.as_slice(), ram_end, &mut frames::EarlyFrames::new(&mut free))
-        .map_err(|_| MemoryError::PageTables)?;
+    // RAM the launch did not validate or accept (SEV-SNP, TDX): below 4 GiB first, which
+    // the page-table builder takes its frames from and writes through the boot tables'
+    // identity map of 4 GiB; the rest once the kernel's tables map it.
+    let mut accepted = platform::accept_memory(free.as_slice().iter().map(|r| r.start..r.end.min(GIB4)));
+    paging::build_and_load(
+        ram.as_slice(),
+        ram_end,
+        platform::page_encoding(),
+        platform::shared_at_boot(),
+        &mut frames::EarlyFrames::new(&mut free),
+    )
+    .map_err(|_| MemoryError::PageTables)?;
+    accepted.add(platform::accept_memory(free.as_slice().iter().map(|r| r.start.max(GIB4)..r.end)));
 
     let heap = free.take_largest().ok_or(MemoryError::NoRamForHeap)?;
     // SAFETY: the range is RAM that was just removed from the free set, so nothing else
     // owns it, and the new page tables map it writable.
     unsafe { heap::init(heap.clone()) };
     *FREE_FRAMES.lock() = free;
-    Ok(MemoryReport { ram_bytes: ram.total(), heap })
+    Ok(MemoryReport { ram_bytes: ram.total(), heap, accepted })
 }
 
 /// The kernel's own read-only loaded bytes: the read-only segment's contents (notes and

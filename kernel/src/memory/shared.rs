@@ -46,6 +46,11 @@ impl SharedPages {
         let start = NonNull::new(unsafe { alloc::alloc::alloc_zeroed(layout) })?;
         let shared = Self { start, pages };
         crate::platform::set_shared(shared.physical_address(), pages, true);
+        if crate::platform::memory_is_private() {
+            // What the host's view of the converted pages holds is not ours: zero it.
+            // SAFETY: the pages are ours (allocated above) and `len` bytes long.
+            unsafe { shared.start.as_ptr().write_bytes(0, shared.len()) };
+        }
         Some(shared)
     }
 

@@ -35,6 +35,18 @@ pub fn halt_forever() -> ! {
     }
 }
 
+extern "C" {
+    /// Written by the firmware entry (`boot/src/pvh_entry.s`) before paging.
+    static halcyon_boot_sev_status: u64;
+}
+
+/// The SEV_STATUS MSR as the firmware entry read it, before paging (0 when the PVH entry
+/// ran, or on a VM without SEV): SEV-SNP is known from here on without executing CPUID.
+pub fn boot_sev_status() -> u64 {
+    // SAFETY: a plain u64 in .bss, written only by the boot code before Rust runs.
+    unsafe { (&raw const halcyon_boot_sev_status).read() }
+}
+
 /// A hint to the CPU that we are spinning (PAUSE).
 #[inline]
 pub fn spin_hint() {
