@@ -49,6 +49,10 @@ pub fn run_bundle(bytes: &[u8], tee: TeeKind, log: &mut MeasurementLog) {
                     workload.wasm.len(),
                     halcyon_hal::measurement::hex(&measurement.sha256)
                 );
+                // Into the TD's RTMRs where there are any, before the workload runs.
+                if let Err(e) = crate::platform::extend_runtime_measurement(measurement) {
+                    crate::fatal!("cannot extend the runtime measurement of workload '{}': {e}", workload.name);
+                }
                 log.entries().to_vec()
             };
             let result = runner::run(index, workload, tee, &entries);
