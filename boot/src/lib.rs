@@ -13,6 +13,7 @@ pub mod firmware_layout;
 pub mod fw_cfg;
 pub mod ovmf;
 pub mod pvh;
+pub mod snp_entry;
 
 /// The kernel ELF carries a note named [`HALCYON_NOTE_NAME`] of type [`HALCYON_NOTE_TYPE`]
 /// whose descriptor is `channel protocol version: u32 LE ++ bundle format version: u32 LE`,

@@ -3,9 +3,15 @@
  * protected mode, paging off, interrupts off, flat segments, %ebx = physical address
  * of the hvm_start_info (Xen public/arch-x86/hvm/start_info.h, "PVH boot ABI").
  *
- * We clear .bss, identity-map the first 4 GiB with 2 MiB pages (enough to reach the
+ * We clear .bss, identity-map the first 4 GiB (the first 2 MiB with 4 KiB pages, so that
+ * single low pages can be shared later, the rest with 2 MiB pages: enough to reach the
  * kernel, the start info, the modules and the local APIC/IO-APIC MMIO), enter long
- * mode and call `halcyon_main(start_info_paddr)`. The Rust side replaces these page
+ * mode and call `halcyon_main(start_info_paddr)`.
+ *
+ * The firmware entry (firmware_entry.s) joins at `boot32_common` with the SEV-SNP C-bit in
+ * %edx (as a mask of each entry's high dword; 0 on a plain VM) and SEV_STATUS in %ebp. The
+ * PVH entry is never a confidential one (QEMU boots SEV guests through firmware), so it
+ * passes zeros. The Rust side replaces these page
  * tables with fine-grained ones (W^X, NX, stack guard) as soon as it has a frame allocator.
  */
 
@@ -39,6 +45,11 @@
 pvh_start32:
     cli
     cld
+    xorl %edx, %edx                 /* no C-bit */
+    xorl %ebp, %ebp                 /* no SEV_STATUS */
+
+.global boot32_common
+boot32_common:
     movl %ebx, %esi                 /* keep the start info pointer across the setup */
 
     /* Zero .bss (the page tables below live there). */
@@ -47,11 +58,15 @@ pvh_start32:
     subl %edi, %ecx
     xorl %eax, %eax
     rep stosb
+    movl %ebp, halcyon_boot_sev_status
 
-    /* PML4[0] -> PDPT; PDPT[0..4] -> the four page directories; each PD maps 1 GiB. */
+    /* PML4[0] -> PDPT; PDPT[0..4] -> the four page directories; each PD maps 1 GiB; PD[0]
+     * -> a page table for the first 2 MiB. Every entry's high dword is %edx: the C-bit on
+     * SEV-SNP (private memory; tables too, as the APM's examples set it at every level). */
     movl $boot_pdpt, %eax
     orl $PTE_PRESENT_WRITABLE, %eax
     movl %eax, boot_pml4
+    movl %edx, boot_pml4 + 4
 
     xorl %ecx, %ecx
 1:  movl %ecx, %eax
@@ -59,6 +74,7 @@ pvh_start32:
     addl $boot_pd, %eax
     orl $PTE_PRESENT_WRITABLE, %eax
     movl %eax, boot_pdpt(,%ecx,8)
+    movl %edx, boot_pdpt + 4(,%ecx,8)
     incl %ecx
     cmpl $4, %ecx
     jb 1b
@@ -68,9 +84,23 @@ pvh_start32:
     shll $21, %eax
     orl $PTE_HUGE_PRESENT_WRITABLE, %eax
     movl %eax, boot_pd(,%ecx,8)
+    movl %edx, boot_pd + 4(,%ecx,8)
     incl %ecx
     cmpl $2048, %ecx
     jb 2b
+
+    movl $boot_pt, %eax
+    orl $PTE_PRESENT_WRITABLE, %eax
+    movl %eax, boot_pd
+    xorl %ecx, %ecx
+3:  movl %ecx, %eax
+    shll $12, %eax
+    orl $PTE_PRESENT_WRITABLE, %eax
+    movl %eax, boot_pt(,%ecx,8)
+    movl %edx, boot_pt + 4(,%ecx,8)
+    incl %ecx
+    cmpl $512, %ecx
+    jb 3b
 
     /* Long mode: PAE, CR3, EFER.LME (+NXE for the Rust page tables), then paging. */
     movl %cr4, %eax
@@ -110,9 +140,9 @@ pvh_start64:
     xorl %ebp, %ebp
     movl %esi, %edi                 /* zero-extends: start info physical address */
     call halcyon_main
-3:  cli
+4:  cli
     hlt
-    jmp 3b
+    jmp 4b
 
 /* The descriptors have their "accessed" bit (type bit 0, SDM vol. 3A §3.4.5.1) already
  * set: otherwise the CPU sets it in memory when a segment register is loaded, and this
@@ -134,6 +164,8 @@ boot_gdt_pointer:
 boot_pml4:  .skip 4096
 boot_pdpt:  .skip 4096
 boot_pd:    .skip 4096 * 4
+.global boot_pt
+boot_pt:    .skip 4096
 
 /* SEV_STATUS (C001_0131h) as the firmware entry read it, for the kernel's platform
  * detection (0 on the PVH path and on a plain VM). */

@@ -14,8 +14,9 @@
  * instructions; then load the data segment registers. Paging stays off.
  *
  * Then the payload descriptor tells where the kernel payload is in the image and where it is
- * linked; the loop copies it there and jumps to the PVH entry `pvh_start32` with %ebx = 0,
- * meaning "no PVH start info: ask fw_cfg".
+ * linked; the loop copies it there and jumps to the firmware entry `firmware_start32`
+ * (firmware_entry.s: SEV-SNP detection), which joins the PVH path with %ebx = 0, meaning
+ * "no PVH start info: ask fw_cfg".
  *
  * Intel TDX: every vCPU of a TD starts at the same vector, but in 32-bit protected mode with
  * paging off (Intel TDX Module v1.5 base architecture spec, "Initial State of a TD vCPU";
@@ -27,7 +28,8 @@
  * crate's tests): real mode goes on as above; protected mode enters `reset_td32`, which
  * checks the TDX CPUID signature, parks every vCPU but index 0, loads the GDT before any
  * segment load (GDTR base 0 would make the CPU read descriptors from guest page 0, which is
- * not accepted memory in a TD) and joins the copy above. The host-chosen RCX/R8 and RBX are
+ * not accepted memory in a TD) and joins the copy above with %ebp = 1, after which it enters
+ * `pvh_start32` directly instead of the SEV-SNP probe. The host-chosen RCX/R8 and RBX are
  * not used: the kernel asks the TDX module (TDG.VP.INFO) for the GPA width.
  */
 
@@ -40,6 +42,7 @@
 halcyon_reset16:
     cli
     cld
+    xorl %ebp, %ebp                 /* not a TD (see reset_td32) */
     /* In real mode with a 16-bit operand size LGDT loads only 24 bits of the base: use the
      * 32-bit form (lgdtl) so the GDT in the top page of 4 GiB is addressable. DS has base 0
      * after reset, so address the pointer through CS (base RESET_CS_BASE). */
@@ -69,7 +72,15 @@ reset_start32:
     andl $3, %ecx
     rep movsb
     xorl %ebx, %ebx                 /* no PVH start info */
-    movl $pvh_start32, %eax
+    testl %ebp, %ebp
+    jnz 1f
+    movl $firmware_start32, %eax
+    jmp *%eax
+    /* A TD joins the PVH entry, which assumes no SEV: the SEV-SNP probe of firmware_start32
+     * must not run in a TD, where RDMSR of an AMD MSR raises #VE (TDX module base
+     * architecture spec, "MSR Virtualization"), and a #VE met by a #GP while it is
+     * delivered is a double fault, which without an IDT gate ends the TD. */
+1:  movl $pvh_start32, %eax
     jmp *%eax
 
 reset_halt:
@@ -97,6 +108,7 @@ reset_td32:
      * TD. PAUSE lets the host see the spin (pause-loop exiting). */
     testl %esi, %esi
     jnz reset_td_park
+    movl $1, %ebp                   /* a TD: reset_start32 then skips the SEV-SNP probe */
     lgdtl reset_gdt_pointer
     ljmpl $RESET_CODE32_SELECTOR, $reset_start32
 

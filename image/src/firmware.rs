@@ -95,6 +95,37 @@ mod tests {
         assert_eq!(pair("img"), ("img".into(), "img.fd".into()));
     }
 
+    /// The firmware entry's SNP constants (boot crate, used by assembly) agree with the
+    /// guest protocol crate: termination codes and the CPUID page layout.
+    #[test]
+    fn firmware_entry_speaks_the_same_snp_protocol_as_hal() {
+        use halcyon_boot::snp_entry as entry;
+        use halcyon_hal::snp::cpuid_page::{CpuidFunction, CpuidPageLayout, CPUID_COUNT_MAX};
+        use halcyon_hal::snp::ghcb_msr::{termination_request, HalcyonReason, TerminationReason, MSR_GHCB};
+        use std::mem::{offset_of, size_of};
+        assert_eq!(u64::from(entry::TERMINATE_SNP_UNSUPPORTED), termination_request(TerminationReason::SnpUnsupported));
+        assert_eq!(
+            u64::from(entry::TERMINATE_CPUID_PAGE),
+            termination_request(TerminationReason::Halcyon(HalcyonReason::CpuidPage))
+        );
+        assert_eq!(entry::GHCB_MSR, MSR_GHCB);
+        assert_eq!(entry::SEV_STATUS_MSR, halcyon_hal::platform::sev_status::MSR);
+        assert_eq!(entry::CPUID_PAGE_COUNT_MAX as usize, CPUID_COUNT_MAX);
+        assert_eq!(entry::CPUID_PAGE_ENTRIES as usize, offset_of!(CpuidPageLayout, functions));
+        assert_eq!(entry::CPUID_ENTRY_SIZE as usize, size_of::<CpuidFunction>());
+        assert_eq!(entry::CPUID_ENTRY_EAX_IN as usize, offset_of!(CpuidFunction, eax_in));
+        assert_eq!(entry::CPUID_ENTRY_EAX as usize, offset_of!(CpuidFunction, eax));
+        assert_eq!(entry::CPUID_ENTRY_EBX as usize, offset_of!(CpuidFunction, ebx));
+        // The entry and hal's CPUID page parser agree on the C-bit.
+        let mut layout = <CpuidPageLayout as zerocopy::FromZeros>::new_zeroed();
+        layout.count = 1;
+        layout.functions[0] = CpuidFunction { eax_in: 0x8000_001F, eax: 0x1_019F, ebx: 0x4173, ..CpuidFunction::default() };
+        let mut page = zerocopy::IntoBytes::as_bytes(&layout).to_vec();
+        page.resize(4096, 0);
+        let c_bit = halcyon_hal::snp::cpuid_page::CpuidPage::parse(&page).unwrap().c_bit_position().unwrap();
+        assert_eq!(entry::decide(0x7, &page), entry::EntryDecision::Snp { c_bit: c_bit.into() });
+    }
+
     /// A minimal x86_64 ELF64 whose program headers are `(type, paddr, data, memsz)`.
     fn elf(segments: &[(u32, u64, &[u8], u64)]) -> Vec<u8> {
         let segments: Vec<_> = segments

@@ -136,7 +136,9 @@ impl CpuidPage {
     pub fn c_bit_position(&self) -> Result<u8, CpuidPageError> {
         let f = self.lookup_entry(0x8000_001F, 0).ok_or(CpuidPageError::NoEncryptionLeaf)?;
         let c_bit = (f.ebx & 0x3F) as u8;
-        if f.eax & (1 << 1) == 0 || !(32..=63).contains(&c_bit) {
+        // A page-table entry's address field ends at bit 51 (APM vol. 2 §5.3.3), and the
+        // firmware entry puts the C-bit in an entry's high dword (boot/src/snp_entry.rs).
+        if f.eax & (1 << 1) == 0 || !(32..=51).contains(&c_bit) {
             return Err(CpuidPageError::NoEncryptionLeaf);
         }
         Ok(c_bit)
