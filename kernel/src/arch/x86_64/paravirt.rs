@@ -27,7 +27,6 @@ pub enum Width {
     U8 = 1,
     U16 = 2,
     U32 = 4,
-    #[allow(dead_code)] // the kernel makes no 64-bit device access yet; the platforms support it
     U64 = 8,
 }
 
@@ -49,7 +48,6 @@ pub trait Paravirt: Sync {
     fn mmio_read(&self, gpa: u64, width: Width) -> u64;
     fn mmio_write(&self, gpa: u64, width: Width, value: u64);
     fn read_msr(&self, msr: u32) -> u64;
-    #[allow(dead_code)] // the kernel writes no MSR yet; the platforms support it
     fn write_msr(&self, msr: u32, value: u64);
     /// CPUID from the source the platform trusts (the SNP CPUID page; the TDX module, or
     /// the host through TDVMCALL for the leaves the module leaves to it).
