@@ -226,9 +226,12 @@ pub fn extend_runtime_measurement(entry: &Measurement) -> Result<(), PlatformErr
     if NO_RUNTIME_REGISTERS.load(Ordering::Relaxed) {
         return Ok(());
     }
+    // Each entry extended is logged as `rtmrN: <event-log line>` (the line format
+    // `halcyon verify --event-log` reads), so the kernel log carries the event log.
     let extend = |m: &Measurement| {
         let index = rtmr::rtmr_index(m.kind) as u32;
         with_platform(|p| p.extend_runtime_measurement(index, &rtmr::event_digest(m)))
+            .inspect(|()| crate::kprintln!("rtmr{index}: {m}"))
     };
     match extend(entry) {
         Err(PlatformError::Unsupported(_)) => {
