@@ -92,8 +92,9 @@ reset_td32:
     cli
     cld
     /* Only a TD starts here in protected mode; anything else is not a machine this image
-     * knows: stop. CPUID leaves 0 and 21h are answered by the TDX module itself (no #VE),
-     * and leaf 21h carries the signature "IntelTDX    " in EBX, EDX, ECX. */
+     * knows: stop. CPUID leaf 21h is the TDX module's own (answered without a #VE) and
+     * carries the signature "IntelTDX    " in EBX, EDX, ECX; elsewhere it reads as
+     * something else (a CPU without the leaf returns its highest basic leaf). */
     movl $0x21, %eax
     xorl %ecx, %ecx
     cpuid
