@@ -131,6 +131,9 @@ pub const PT_HALCYON_RESET_VECTOR: u32 = 0x6848_5256;
 pub const SNP_CPUID_PAGE_GPA: u32 = 0x0001_0000;
 /// SNP secrets page (SEV metadata section type SECRETS).
 pub const SNP_SECRETS_PAGE_GPA: u32 = 0x0001_1000;
+/// The boot vCPU's GHCB (GHCB spec 56421 §2.3): low memory outside every metadata section, so
+/// the launch never validates it; the kernel makes it shared and registers it at boot.
+pub const SNP_GHCB_GPA: u32 = 0x0001_4000;
 /// The TD HOB QEMU writes for a TD (TDVF section type TD_HOB).
 pub const TD_HOB_GPA: u32 = 0x0001_2000;
 /// Size of the TD HOB area.

@@ -72,16 +72,6 @@ enum Command {
     Deploy,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Platform {
-    /// A plain VM (no memory encryption)
-    Plain,
-    /// AMD SEV-SNP (not supported yet)
-    Snp,
-    /// Intel TDX (not supported yet)
-    Tdx,
-}
-
 /// Where attestation evidence comes from.
 #[derive(Clone, Copy, ValueEnum)]
 enum EvidencePlatform {
@@ -154,16 +144,18 @@ struct RunArgs {
     /// Number of vCPUs
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=255))]
     vcpus: u32,
-    /// How QEMU runs the guest: tcg (emulation, works everywhere) or kvm
-    #[arg(long, value_enum, default_value = "tcg")]
-    accel: qemu::Accel,
+    /// How QEMU runs the guest: tcg (emulation, works everywhere) or kvm [default: tcg for
+    /// a plain VM, kvm for snp and tdx]
+    #[arg(long, value_enum)]
+    accel: Option<qemu::Accel>,
     /// The image to boot [default: target/halcyon/halcyon.elf]
     #[arg(long, value_name = "PATH", env = "HALCYON_IMAGE")]
     image: Option<PathBuf>,
     /// How QEMU starts the kernel: pvh (`-kernel` the image) or firmware (`-bios` its `.fd`
-    /// form; boot data through fw_cfg)
-    #[arg(long, value_enum, default_value = "pvh")]
-    boot: qemu::Boot,
+    /// form; boot data through fw_cfg) [default: pvh for a plain VM; snp and tdx boot the
+    /// firmware only]
+    #[arg(long, value_enum)]
+    boot: Option<qemu::Boot>,
     /// The QEMU binary
     #[arg(long, value_name = "PATH", env = "HALCYON_QEMU", default_value = "qemu-system-x86_64")]
     qemu: PathBuf,
@@ -173,9 +165,10 @@ struct RunArgs {
     /// Write the kernel log to this file
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
-    /// Which kind of VM to launch
+    /// Which kind of VM to launch: plain (qemu/plain.args), snp (qemu/snp.args; needs an
+    /// SEV-SNP host) or tdx (qemu/tdx.args; needs a TDX host)
     #[arg(long, value_enum, default_value = "plain")]
-    platform: Platform,
+    platform: qemu::Platform,
     /// Stop the VM after this many seconds
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
@@ -209,13 +202,24 @@ impl RunArgs {
     }
 }
 
-fn run(args: RunArgs) -> anyhow::Result<i32> {
-    match args.platform {
-        Platform::Plain => {}
-        Platform::Snp | Platform::Tdx => anyhow::bail!(
-            "--platform snp and --platform tdx are not supported yet: Halcyon boots as a plain VM only (see README, Status)"
-        ),
+/// The boot and accelerator `--platform` implies, checked against what was asked for.
+fn boot_and_accel(args: &RunArgs) -> anyhow::Result<(qemu::Boot, qemu::Accel)> {
+    let name = match args.platform {
+        qemu::Platform::Plain => return Ok((args.boot.unwrap_or(qemu::Boot::Pvh), args.accel.unwrap_or(qemu::Accel::Tcg))),
+        qemu::Platform::Snp => "snp",
+        qemu::Platform::Tdx => "tdx",
+    };
+    if args.boot == Some(qemu::Boot::Pvh) {
+        anyhow::bail!("--platform {name} boots the measured firmware image only: leave out --boot pvh");
     }
+    if args.accel == Some(qemu::Accel::Tcg) {
+        anyhow::bail!("--platform {name} needs KVM on a host with that TEE: leave out --accel tcg");
+    }
+    Ok((qemu::Boot::Firmware, qemu::Accel::Kvm))
+}
+
+fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let (boot, accel) = boot_and_accel(&args)?;
     if args.ram < qemu::MIN_RAM_BYTES {
         anyhow::bail!(
             "--ram {} MiB is too little: the VM needs at least {} MiB (the kernel alone takes about 2 MiB)",
@@ -258,9 +262,10 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         memory: args.memory,
         ram: args.ram,
         vcpus: args.vcpus,
-        accel: args.accel,
+        accel,
         image: args.image,
-        boot: args.boot,
+        boot,
+        platform: args.platform,
         qemu: args.qemu,
         verbose: args.verbose,
         log: args.log,
@@ -387,9 +392,21 @@ mod tests {
         assert_eq!(args.ram, 64 << 20);
         assert_eq!(args.vcpus, 1);
         assert_eq!(args.fuel, None);
-        assert!(matches!(args.platform, Platform::Plain));
-        assert_eq!(args.boot, qemu::Boot::Pvh);
-        assert_eq!(run_args(&["--boot", "firmware", "m.wasm"]).unwrap().boot, qemu::Boot::Firmware);
+        assert!(matches!(args.platform, qemu::Platform::Plain));
+        assert_eq!(boot_and_accel(&args).unwrap(), (qemu::Boot::Pvh, qemu::Accel::Tcg));
+        let firmware = run_args(&["--boot", "firmware", "m.wasm"]).unwrap();
+        assert_eq!(boot_and_accel(&firmware).unwrap(), (qemu::Boot::Firmware, qemu::Accel::Tcg));
+        // snp and tdx imply the firmware boot under KVM, and refuse anything else.
+        for platform in ["snp", "tdx"] {
+            let args = run_args(&["--platform", platform, "m.wasm"]).unwrap();
+            assert_eq!(boot_and_accel(&args).unwrap(), (qemu::Boot::Firmware, qemu::Accel::Kvm));
+            let args = run_args(&["--platform", platform, "--boot", "firmware", "--accel", "kvm", "m.wasm"]).unwrap();
+            assert_eq!(boot_and_accel(&args).unwrap(), (qemu::Boot::Firmware, qemu::Accel::Kvm));
+            let pvh = boot_and_accel(&run_args(&["--platform", platform, "--boot", "pvh", "m.wasm"]).unwrap());
+            assert!(pvh.unwrap_err().to_string().contains("firmware image only"));
+            let tcg = boot_and_accel(&run_args(&["--platform", platform, "--accel", "tcg", "m.wasm"]).unwrap());
+            assert!(tcg.unwrap_err().to_string().contains("needs KVM"));
+        }
         assert!(run_args(&["--boot", "bios", "m.wasm"]).is_err());
         assert_eq!(args.module_and_args(), (PathBuf::from("m.wasm"), vec![]));
         assert!(run_args(&["--memory", "lots", "m.wasm"]).is_err());
@@ -412,7 +429,7 @@ mod tests {
         assert_eq!(args.argv0.as_deref(), Some("prog"));
         assert_eq!(args.timeout, Some(2.5));
         assert_eq!(args.log, Some(PathBuf::from("k.log")));
-        assert!(matches!(args.platform, Platform::Tdx));
+        assert!(matches!(args.platform, qemu::Platform::Tdx));
         assert_eq!(args.qemu, PathBuf::from("/q"));
         assert_eq!(args.image, Some(PathBuf::from("/i")));
         assert_eq!(args.module_and_args().1, ["--env", "B=2"]);
@@ -428,8 +445,9 @@ mod tests {
 
     #[test]
     fn unsupported_platforms_and_commands_say_so() {
-        let args = run_args(&["--platform", "snp", "m.wasm"]).unwrap();
-        assert!(run(args).unwrap_err().to_string().contains("not supported yet"));
+        // A confidential platform is never faked with a plain boot.
+        let args = run_args(&["--platform", "snp", "--boot", "pvh", "m.wasm"]).unwrap();
+        assert!(run(args).unwrap_err().to_string().contains("firmware image only"));
         assert!(run_args(&["--platform", "sev", "m.wasm"]).is_err());
         let args = run_args(&["--timeout", "0", "m.wasm"]).unwrap();
         assert!(run(args).unwrap_err().to_string().contains("--timeout"));

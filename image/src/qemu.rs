@@ -7,6 +7,39 @@ use std::path::{Path, PathBuf};
 /// The plain-VM launch configuration, compiled in so the documented file and the code
 /// that uses it cannot drift apart.
 const PLAIN_ARGS: &str = include_str!("../../qemu/plain.args");
+/// The SEV-SNP launch configuration, compiled in likewise.
+const SNP_ARGS: &str = include_str!("../../qemu/snp.args");
+/// The TDX launch configuration, compiled in likewise.
+const TDX_ARGS: &str = include_str!("../../qemu/tdx.args");
+/// Replaced in a launch configuration by the guest RAM size (as given to `-m`).
+const RAM_PLACEHOLDER: &str = "${RAM}";
+
+/// Which kind of VM `halcyon run` launches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Platform {
+    /// A plain VM (no memory encryption): qemu/plain.args
+    Plain,
+    /// An AMD SEV-SNP guest (needs an SNP host; firmware boot, KVM): qemu/snp.args
+    Snp,
+    /// An Intel TDX trust domain (needs a TDX host; firmware boot, KVM): qemu/tdx.args
+    Tdx,
+}
+
+impl Platform {
+    /// Confidential guests boot only from the measured firmware image, under KVM.
+    pub fn is_confidential(self) -> bool {
+        self != Platform::Plain
+    }
+
+    /// The launch configuration's text.
+    pub fn launch_config(self) -> &'static str {
+        match self {
+            Platform::Plain => PLAIN_ARGS,
+            Platform::Snp => SNP_ARGS,
+            Platform::Tdx => TDX_ARGS,
+        }
+    }
+}
 
 /// The least guest RAM `halcyon run` accepts. Below about 2 MiB the image does not fit
 /// (QEMU then hangs or the guest triple-faults); 4 MiB runs a small module.
@@ -41,6 +74,9 @@ fn option_value(value: &std::ffi::OsStr) -> OsString {
 }
 
 pub struct VmConfig<'a> {
+    pub platform: Platform,
+    /// The launch configuration ([`Platform::launch_config`]).
+    pub launch: &'a str,
     /// The PVH ELF (`Boot::Pvh`) or the firmware (`Boot::Firmware`).
     pub image: &'a Path,
     pub boot: Boot,
@@ -87,7 +123,10 @@ pub enum Accel {
 }
 
 pub fn args(config: &VmConfig<'_>) -> Vec<OsString> {
-    let mut args: Vec<OsString> = base_args(PLAIN_ARGS)
+    // QEMU takes a suffix-less -m as MiB; round up so small sizes are not lost.
+    let ram = format!("{}M", config.ram_bytes.div_ceil(1 << 20));
+    let mut args: Vec<OsString> = base_args(config.launch)
+        .map(|arg| arg.replace(RAM_PLACEHOLDER, &ram))
         .map(|arg| match (config.network, arg.starts_with("microvm,")) {
             // The card sits on microvm's PCIe host bridge, which exists only when asked
             // for (without it the kernel does not look for PCI at all).
@@ -114,7 +153,9 @@ pub fn args(config: &VmConfig<'_>) -> Vec<OsString> {
     match config.accel {
         Accel::Tcg => push("-accel"),
         // Under KVM the guest sees the host CPU (RDRAND included); `max` adds features
-        // KVM cannot always provide.
+        // KVM cannot always provide. A confidential guest keeps its configuration's CPU
+        // model: the launch measurement depends on it.
+        Accel::Kvm if config.platform.is_confidential() => push("-accel"),
         Accel::Kvm => {
             push("-cpu");
             push("host");
@@ -126,8 +167,7 @@ pub fn args(config: &VmConfig<'_>) -> Vec<OsString> {
         Accel::Kvm => "kvm",
     });
     push("-m");
-    // QEMU takes a suffix-less -m as MiB; round up so small sizes are not lost.
-    push(&format!("{}M", config.ram_bytes.div_ceil(1 << 20)));
+    push(&ram);
     push("-smp");
     push(&config.vcpus.to_string());
     push("-chardev");
@@ -172,6 +212,8 @@ mod tests {
     #[test]
     fn run_arguments() {
         let config = VmConfig {
+            platform: Platform::Plain,
+            launch: PLAIN_ARGS,
             image: Path::new("/img"),
             boot: Boot::Pvh,
             bundle: Path::new("/b"),
@@ -195,6 +237,8 @@ mod tests {
         let network = NetworkConfig { tcp_forwards: vec!["127.0.0.1:8080".parse().unwrap()] };
         let cmdline = ["net.dns=10.0.2.2".to_string()];
         let config = VmConfig {
+            platform: Platform::Plain,
+            launch: PLAIN_ARGS,
             image: Path::new("/img"),
             boot: Boot::Pvh,
             bundle: Path::new("/b"),
@@ -213,9 +257,56 @@ mod tests {
     }
 
     #[test]
+    fn snp_arguments() {
+        let launch = Platform::Snp.launch_config();
+        let config = VmConfig {
+            platform: Platform::Snp,
+            launch,
+            image: Path::new("/t/halcyon.fd"),
+            boot: Boot::Firmware,
+            bundle: Path::new("/b.hcb"),
+            ram_bytes: 96 << 20,
+            vcpus: 2,
+            accel: Accel::Kvm,
+            kernel_log: KernelLog::File(PathBuf::from("/log")),
+            network: None,
+            kernel_cmdline: &[],
+        };
+        let args: Vec<String> = args(&config).into_iter().map(|a| a.into_string().unwrap()).collect();
+        let pair = |a: &str, b: &str| args.windows(2).any(|w| w == [a, b]);
+        assert!(pair("-machine", "q35,confidential-guest-support=sev0,memory-backend=ram1"));
+        // The shared memory backend has exactly the guest's RAM.
+        assert!(pair("-object", "memory-backend-memfd,id=ram1,size=96M,share=true,reserve=false"));
+        assert!(pair("-m", "96M"));
+        assert!(pair("-object", "sev-snp-guest,id=sev0,cbitpos=51,reduced-phys-bits=1"));
+        assert!(pair("-bios", "/t/halcyon.fd"));
+        assert!(pair("-accel", "kvm"));
+        // The measured CPU model stays; no -kernel (an SNP guest boots from the firmware only).
+        assert!(pair("-cpu", "EPYC-v4"));
+        assert!(!args.iter().any(|a| a == "host" || a == "-kernel" || a == "-initrd" || a == "-append" || a.contains("${")));
+        assert!(pair("-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"));
+        assert!(pair("-fw_cfg", "name=opt/halcyon/bundle,file=/b.hcb"));
+    }
+
+    #[test]
+    fn tdx_launch_configuration() {
+        let launch = Platform::Tdx.launch_config();
+        let lines: Vec<&str> = launch.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).collect();
+        let pair = |a: &str, b: &str| lines.windows(2).any(|w| w == [a, b]);
+        assert!(pair("-M", "q35,kernel-irqchip=split,confidential-guest-support=tdx0"), "{lines:?}");
+        assert!(pair("-object", "tdx-guest,id=tdx0"));
+        assert!(pair("-device", "isa-debugcon,iobase=0xe9,chardev=halcyon-channel"));
+        // halcyon adds these itself: a TD boots from the firmware only.
+        assert!(!lines.iter().any(|a| ["-kernel", "-bios", "-accel", "-m", "-smp"].contains(a)));
+        assert_eq!(Platform::Plain.launch_config(), PLAIN_ARGS);
+    }
+
+    #[test]
     fn firmware_boot_arguments() {
         let cmdline = ["virtio.bounce=on".to_string(), "a,b".to_string()];
         let config = VmConfig {
+            platform: Platform::Plain,
+            launch: PLAIN_ARGS,
             image: Path::new("/t/halcyon.fd"),
             boot: Boot::Firmware,
             bundle: Path::new("/tmp/x,y/b.hcb"),

@@ -47,6 +47,8 @@ pub struct RunOptions {
     pub image: Option<PathBuf>,
     /// PVH (`-kernel`) or firmware (`-bios`) boot.
     pub boot: qemu::Boot,
+    /// Which launch configuration (`qemu/*.args`).
+    pub platform: qemu::Platform,
     pub qemu: PathBuf,
     pub verbose: bool,
     pub log: Option<PathBuf>,
@@ -356,7 +358,10 @@ pub fn run(options: RunOptions) -> Result<i32> {
     std::fs::write(&log_path, b"").with_context(|| format!("cannot write the log file {}", log_path.display()))?;
     let network = (options.inherit_network || !options.tcp_listen.is_empty())
         .then(|| qemu::NetworkConfig { tcp_forwards: options.tcp_listen.clone() });
+    let launch = options.platform.launch_config();
     let config = VmConfig {
+        platform: options.platform,
+        launch,
         image: &image,
         boot: options.boot,
         bundle: &bundle_path,
@@ -518,6 +523,7 @@ mod tests {
             accel: qemu::Accel::Tcg,
             image: None,
             boot: qemu::Boot::Pvh,
+            platform: qemu::Platform::Plain,
             qemu: PathBuf::from("qemu-system-x86_64"),
             verbose: false,
             log: None,

@@ -23,10 +23,14 @@ fn missing_or_wrong_image_is_explained() {
 }
 
 #[test]
-fn confidential_platforms_are_not_claimed() {
-    let output = run(&["--platform", "snp", path_str(&guest("hello"))]);
+fn confidential_platforms_are_never_emulated() {
+    // SEV-SNP needs KVM on an SNP host and the firmware boot: never a TCG or PVH stand-in.
+    let output = run(&["--platform", "snp", "--accel", "tcg", path_str(&guest("hello"))]);
     assert_exit(&output, 1);
-    assert!(stderr(&output).contains("not supported yet"));
+    assert!(stderr(&output).contains("needs KVM"), "{}", stderr(&output));
+    let output = run(&["--platform", "snp", "--boot", "pvh", path_str(&guest("hello"))]);
+    assert_exit(&output, 1);
+    assert!(stderr(&output).contains("firmware image only"), "{}", stderr(&output));
 }
 
 #[test]

@@ -14,7 +14,6 @@ use super::ghcb::{self, Ghcb, GhcbError, PscEntry, PSC_MAX_ENTRIES};
 use super::ghcb_msr::PageOperation;
 use super::Vmgexit;
 use crate::ranges::{RangeError, RangeSet};
-use alloc::vec::Vec;
 use core::fmt;
 
 pub const SIZE_4K: u64 = 0x1000;
@@ -83,16 +82,19 @@ impl From<RangeError> for ValidateError {
     }
 }
 
-/// The pages of `[start, end)`: 2 MiB where aligned and whole, 4 KiB elsewhere.
-fn pages(start: u64, end: u64) -> Vec<(u64, bool)> {
-    let mut out = Vec::new();
+/// The pages of `[start, end)`: 2 MiB where aligned and whole, 4 KiB elsewhere. An
+/// iterator, not a list: the kernel validates RAM before it has a heap.
+fn pages(start: u64, end: u64) -> impl Iterator<Item = (u64, bool)> + Clone {
     let mut gpa = start;
-    while gpa < end {
+    core::iter::from_fn(move || {
+        if gpa >= end {
+            return None;
+        }
         let huge = gpa.is_multiple_of(SIZE_2M) && end - gpa >= SIZE_2M;
-        out.push((gpa, huge));
+        let page = (gpa, huge);
         gpa += if huge { SIZE_2M } else { SIZE_4K };
-    }
-    out
+        Some(page)
+    })
 }
 
 fn check_range(start: u64, end: u64) -> Result<(), ValidateError> {
@@ -102,11 +104,19 @@ fn check_range(start: u64, end: u64) -> Result<(), ValidateError> {
     Ok(())
 }
 
-fn page_state_change(v: &mut impl Vmgexit, ghcb: &mut Ghcb, pages: &[(u64, bool)], operation: PageOperation, stats: &mut ValidateStats) -> Result<(), ValidateError> {
-    for batch in pages.chunks(PSC_MAX_ENTRIES) {
-        let entries: Vec<PscEntry> = batch.iter().map(|&(gpa, huge)| PscEntry::new(gpa, operation, huge)).collect::<Result<_, _>>().map_err(ValidateError::PageStateChange)?;
-        ghcb::page_state_change(v, ghcb, &entries).map_err(ValidateError::PageStateChange)?;
-        stats.psc_calls += 1;
+fn page_state_change(v: &mut impl Vmgexit, ghcb: &mut Ghcb, pages: impl Iterator<Item = (u64, bool)>, operation: PageOperation, stats: &mut ValidateStats) -> Result<(), ValidateError> {
+    // Batches on the stack (about 2 KiB), for the same reason as `pages`.
+    let mut entries = [PscEntry(0); PSC_MAX_ENTRIES];
+    let mut count = 0;
+    let mut pages = pages.peekable();
+    while let Some((gpa, huge)) = pages.next() {
+        entries[count] = PscEntry::new(gpa, operation, huge).map_err(ValidateError::PageStateChange)?;
+        count += 1;
+        if count == PSC_MAX_ENTRIES || pages.peek().is_none() {
+            ghcb::page_state_change(v, ghcb, &entries[..count]).map_err(ValidateError::PageStateChange)?;
+            stats.psc_calls += 1;
+            count = 0;
+        }
     }
     Ok(())
 }
@@ -144,13 +154,38 @@ pub fn validate_range<V: Vmgexit + Pvalidate, const N: usize>(
         return Err(ValidateError::AlreadyValidated { gpa: r.start.max(start) });
     }
     let mut stats = ValidateStats::default();
-    let pages = pages(start, end);
-    page_state_change(v, ghcb, &pages, PageOperation::Private, &mut stats)?;
-    for &(gpa, huge) in &pages {
+    page_state_change(v, ghcb, pages(start, end), PageOperation::Private, &mut stats)?;
+    for (gpa, huge) in pages(start, end) {
         pvalidate_page(v, gpa, huge, true, &mut stats)?;
     }
     validated.insert(start..end)?;
     Ok(stats)
+}
+
+/// The parts of `range` that `validated` does not cover, in address order: what the kernel
+/// still has to validate of a RAM range (the launch pre-validated some of it, the SEV
+/// metadata's SNP_SEC_MEM, SECRETS and CPUID sections, and earlier calls validated more).
+pub fn unvalidated_parts<const N: usize>(range: core::ops::Range<u64>, validated: &RangeSet<N>) -> impl Iterator<Item = core::ops::Range<u64>> + '_ {
+    let mut next = range.start;
+    let mut covered = validated.as_slice().iter().filter(move |r| r.start < range.end && range.start < r.end);
+    core::iter::from_fn(move || loop {
+        if next >= range.end {
+            return None;
+        }
+        match covered.next() {
+            Some(r) if r.start <= next => next = next.max(r.end),
+            Some(r) => {
+                let gap = next..r.start;
+                next = r.end;
+                return Some(gap);
+            }
+            None => {
+                let gap = next..range.end;
+                next = range.end;
+                return Some(gap);
+            }
+        }
+    })
 }
 
 /// Hands `[start, end)` to the hypervisor as shared memory (a bounce buffer): rescinds
@@ -168,14 +203,13 @@ pub fn share_range<V: Vmgexit + Pvalidate, const N: usize>(
         return Err(ValidateError::NotValidated { gpa: start });
     }
     let mut stats = ValidateStats::default();
-    let pages = pages(start, end);
-    for &(gpa, huge) in &pages {
+    for (gpa, huge) in pages(start, end) {
         pvalidate_page(v, gpa, huge, false, &mut stats)?;
     }
     // Record first: even if the hypervisor fails the change, these pages are no longer
     // validated, and must be validated afresh to be used as private memory again.
     validated.remove(start..end)?;
-    page_state_change(v, ghcb, &pages, PageOperation::Shared, &mut stats)?;
+    page_state_change(v, ghcb, pages(start, end), PageOperation::Shared, &mut stats)?;
     Ok(stats)
 }
 
@@ -186,6 +220,28 @@ mod tests {
 
     fn setup() -> (SimSnp, alloc::boxed::Box<Ghcb>, RangeSet<16>) {
         (SimSnp::new(), Ghcb::new_boxed(), RangeSet::new())
+    }
+
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)] // lists of ranges, some with one element
+    fn only_what_is_not_validated_is_left_to_validate() {
+        let mut record = RangeSet::<8>::new();
+        let parts = |record: &RangeSet<8>, r: core::ops::Range<u64>| unvalidated_parts(r, record).collect::<alloc::vec::Vec<_>>();
+        assert_eq!(parts(&record, 0x10_0000..0x20_0000), [0x10_0000..0x20_0000]);
+        // The launch pre-validated the kernel (SNP_SEC_MEM) and the CPUID and secrets pages.
+        record.insert(0x10_0000..0x3C_0000).unwrap();
+        record.insert(0x1_0000..0x1_2000).unwrap();
+        assert_eq!(parts(&record, 0x10_0000..0x3C_0000), []);
+        assert_eq!(parts(&record, 0..0x400_0000), [0..0x1_0000, 0x1_2000..0x10_0000, 0x3C_0000..0x400_0000]);
+        assert_eq!(parts(&record, 0x20_0000..0x80_0000), [0x3C_0000..0x80_0000]);
+        assert_eq!(parts(&record, 0x1_1000..0x1_3000), [0x1_2000..0x1_3000]);
+        // Validated through the guard, a range is never offered again.
+        let (mut sim, mut ghcb, _) = setup();
+        for gap in parts(&record, 0x3C_0000..0x80_0000) {
+            validate_range(&mut sim, &mut ghcb, gap.start, gap.end, &mut record).unwrap();
+        }
+        assert_eq!(parts(&record, 0x10_0000..0x80_0000), []);
+        assert!(validate_range(&mut sim, &mut ghcb, 0x7F_F000, 0x80_0000, &mut record).is_err());
     }
 
     #[test]

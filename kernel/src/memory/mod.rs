@@ -92,6 +92,7 @@ pub fn init(boot: &BootInfo) -> Result<MemoryReport, MemoryError> {
         ram_end,
         platform::page_encoding(),
         platform::shared_at_boot(),
+        platform::never_mapped(),
         &mut frames::EarlyFrames::new(&mut free),
     )
     .map_err(|_| MemoryError::PageTables)?;

@@ -38,6 +38,7 @@
 //! a pool in front of `SharedPages` is a later optimisation that needs no interface change.
 
 mod plain;
+mod snp;
 pub mod tdx;
 
 use crate::arch::paging::{self, PageEncoding};
@@ -78,6 +79,12 @@ pub trait GuestPlatform: Sync {
     /// Pages the platform shared with the host before the kernel's page tables existed
     /// (the SNP GHCB): `arch::paging` maps them shared.
     fn shared_at_boot(&self) -> &'static [Range<u64>] {
+        &[]
+    }
+
+    /// Pages the kernel's page tables must never map (the SNP secrets page, whose copy the
+    /// platform keeps).
+    fn never_mapped(&self) -> &'static [Range<u64>] {
         &[]
     }
 }
@@ -125,6 +132,7 @@ pub fn early_init() {
         match kind {
             // SAFETY: `detect` saw the TDX signature in CPUID leaf 21h: this is a TD.
             TeeKind::Tdx => unsafe { tdx::early_init() },
+            TeeKind::SevSnp => snp::early_init(),
             _ => plain::without_hardware_root(kind),
         }
     });
@@ -153,6 +161,11 @@ pub fn page_encoding() -> PageEncoding {
 /// Pages shared with the host before the kernel's page tables were built.
 pub fn shared_at_boot() -> &'static [Range<u64>] {
     guest().shared_at_boot()
+}
+
+/// Pages the kernel's page tables leave unmapped.
+pub fn never_mapped() -> &'static [Range<u64>] {
+    guest().never_mapped()
 }
 
 /// What [`accept_memory`] did, for the boot log.

@@ -14,6 +14,7 @@ pub mod paravirt;
 pub mod pit;
 pub mod port;
 pub mod rtc;
+pub mod snp;
 pub mod tdcall;
 pub mod tsc;
 

@@ -124,7 +124,8 @@ pub fn kernel_layout() -> KernelLayout {
 ///
 /// `ram` lists the physical RAM ranges (for cacheability and the private encoding) and
 /// `ram_end` the highest RAM address; `shared` the pages already shared with the host
-/// (mapped with `encoding.shared`); `frames` provides zeroable physical frames, all below
+/// (mapped with `encoding.shared`); `hidden` pages in the kernel's 4 KiB-mapped low range
+/// to leave unmapped; `frames` provides zeroable physical frames, all below
 /// 4 GiB (the boot stub identity-maps only that much, and the new tables are written
 /// through it).
 pub fn build_and_load(
@@ -132,6 +133,7 @@ pub fn build_and_load(
     ram_end: u64,
     encoding: PageEncoding,
     shared: &[Range<u64>],
+    hidden: &[Range<u64>],
     frames: &mut impl FrameAllocator<Size4KiB>,
 ) -> Result<(), MapToError<Size4KiB>> {
     let overlaps = |ranges: &[Range<u64>], range: &Range<u64>| ranges.iter().any(|r| r.start < range.end && range.start < r.end);
@@ -155,6 +157,9 @@ pub fn build_and_load(
 
     let small_end = layout.image().end.next_multiple_of(MIB2);
     for address in (0..small_end).step_by(KIB4 as usize) {
+        if hidden.iter().any(|r| r.contains(&address)) {
+            continue;
+        }
         let Some(flags) = kernel_page_flags(&layout, address) else { continue };
         let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
         // The kernel's low range is private (only registered shared pages are not).

@@ -13,10 +13,6 @@
 //! (the hypervisor refused or answered nonsense) ends the VM: the caller cannot be trusted
 //! to handle a made-up value.
 
-// Not every platform uses every item (the plain VM none): the SEV-SNP and TDX platforms
-// install the hook and route what they need.
-#![allow(dead_code)]
-
 use super::interrupts::ExceptionFrame;
 pub use core::arch::x86_64::CpuidResult;
 use spin::Once;
@@ -27,10 +23,12 @@ pub enum Width {
     U8 = 1,
     U16 = 2,
     U32 = 4,
+    #[allow(dead_code)] // no 64-bit device access in the kernel yet; the platforms handle it
     U64 = 8,
 }
 
 impl Width {
+    #[allow(dead_code)] // for platforms that move data by size (TDX MMIO)
     pub const fn bytes(self) -> usize {
         self as usize
     }
@@ -48,6 +46,7 @@ pub trait Paravirt: Sync {
     fn mmio_read(&self, gpa: u64, width: Width) -> u64;
     fn mmio_write(&self, gpa: u64, width: Width, value: u64);
     fn read_msr(&self, msr: u32) -> u64;
+    #[allow(dead_code)] // the kernel writes no intercepted MSR yet
     fn write_msr(&self, msr: u32, value: u64);
     /// CPUID from the source the platform trusts (the SNP CPUID page; the TDX module, or
     /// the host through TDVMCALL for the leaves the module leaves to it).
