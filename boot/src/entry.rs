@@ -37,5 +37,8 @@ core::arch::global_asm!(
     RESET_CS_BASE = const layout::RESET_CS_BASE,
     PAYLOAD_DESCRIPTOR = const layout::PAYLOAD_DESCRIPTOR_GPA,
     PAYLOAD_SIGNATURE = const u32::from_le_bytes(layout::PAYLOAD_SIGNATURE),
+    TDX_SIGNATURE_EBX = const layout::TDX_CPUID_SIGNATURE[0],
+    TDX_SIGNATURE_EDX = const layout::TDX_CPUID_SIGNATURE[1],
+    TDX_SIGNATURE_ECX = const layout::TDX_CPUID_SIGNATURE[2],
     options(att_syntax)
 );

@@ -63,6 +63,64 @@ pub const RESET_CS_BASE: u32 = 0xFFFF_0000;
 /// Bytes at [`RESET_VECTOR_GPA`]: the vector's 16 bytes.
 pub const RESET_VECTOR_SIZE: u32 = 16;
 
+/// CPUID leaf 21h's signature in a TD, "IntelTDX    ", as the reset code compares it: EBX,
+/// EDX, ECX (Intel TDX Module v1.5 base architecture spec, "CPUID Virtualization": leaf 21h
+/// is the TDX module's own and is answered without a #VE).
+pub const TDX_CPUID_SIGNATURE: [u32; 3] = {
+    let s = *b"IntelTDX    ";
+    [
+        u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
+        u32::from_le_bytes([s[4], s[5], s[6], s[7]]),
+        u32::from_le_bytes([s[8], s[9], s[10], s[11]]),
+    ]
+};
+
+/// The reset vector's bytes, which mean the same in real mode (plain VM, SEV-SNP: the CPU's
+/// reset state) and in 32-bit protected mode (a TD: the TDX module's initial vCPU state)
+/// until they branch on CR0.PE (`reset_vector.s`):
+///
+/// ```text
+/// +0  0F 20 C0     mov %cr0, %eax     MOV from CR0 is 32-bit in both modes (SDM vol. 2B, "MOV—Move to/from Control Registers")
+/// +3  A8 01        test $1, %al       CR0.PE
+/// +5  74 05        jz +5              real mode: to +12
+/// +7  E9 rel32     jmp TD entry       32-bit protected mode only
+/// +12 E9 rel16     jmp reset code     real mode only, IP-relative inside CS (base FFFF0000h)
+/// +15 F4           hlt                padding, never reached
+/// ```
+pub const RESET_VECTOR_PREFIX: [u8; 8] = [0x0F, 0x20, 0xC0, 0xA8, 0x01, 0x74, 0x05, 0xE9];
+
+/// Where the two branches of a reset vector lead (see [`RESET_VECTOR_PREFIX`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResetVectorTargets {
+    /// GPA the real-mode near jump reaches (CS base FFFF0000h + the 16-bit IP).
+    pub real_mode: u32,
+    /// GPA the 32-bit jump reaches (flat segments in a TD).
+    pub protected_mode: u32,
+}
+
+impl ResetVectorTargets {
+    /// Decodes the 16 vector bytes; `None` unless they follow [`RESET_VECTOR_PREFIX`].
+    pub fn decode(vector: &[u8]) -> Option<Self> {
+        let v: &[u8; 16] = vector.try_into().ok()?;
+        if v[..8] != RESET_VECTOR_PREFIX || v[12] != 0xE9 || v[15] != 0xF4 {
+            return None;
+        }
+        // Both jumps are relative to the next instruction: EIP FFFF_FFFCh (32-bit), IP FFFFh (16-bit).
+        let rel32 = u32::from_le_bytes([v[8], v[9], v[10], v[11]]);
+        let rel16 = u16::from_le_bytes([v[13], v[14]]);
+        let protected_mode = (RESET_VECTOR_GPA + 12).wrapping_add(rel32);
+        let real_mode = RESET_CS_BASE + u32::from(0xFFFFu16.wrapping_add(rel16));
+        Some(Self { real_mode, protected_mode })
+    }
+
+    /// Both targets lie in the reset code (`[RESET_CODE_GPA, RESET_CODE_GPA + len)`), and the
+    /// real-mode one is its start, `halcyon_reset16`.
+    pub fn inside_reset_code(&self, len: u32) -> bool {
+        let code = RESET_CODE_GPA..RESET_CODE_GPA.saturating_add(len);
+        self.real_mode == RESET_CODE_GPA && code.contains(&self.protected_mode)
+    }
+}
+
 /// ELF program header type of the kernel's reset-code segment (`boot/link.ld`): Halcyon's
 /// own, in the OS-specific range `PT_LOOS..=PT_HIOS` of the ELF gABI, so PVH loaders skip it.
 pub const PT_HALCYON_RESET_CODE: u32 = 0x6848_5253;
@@ -127,7 +185,8 @@ pub enum FirmwareLayoutError {
     TooLarge { payload: u64 },
     /// The kernel's RAM range is empty, off a page, overlaps low memory or the image.
     BadKernelRange,
-    /// The reset code does not fit [`RESET_CODE_MAX`], or the vector is not 16 bytes.
+    /// The reset code does not fit [`RESET_CODE_MAX`], or the vector is not the dual-mode
+    /// one of [`RESET_VECTOR_PREFIX`] with both jumps into the reset code.
     BadResetCode,
     /// The output buffer is not [`FirmwareLayout::size`] bytes.
     WrongImageSize,
@@ -278,7 +337,9 @@ impl FirmwareLayout {
         if payload.len() != self.payload_len as usize {
             return Err(FirmwareLayoutError::BadPayload);
         }
-        if reset_code.len() > RESET_CODE_MAX as usize || reset_vector.len() != RESET_VECTOR_SIZE as usize {
+        if reset_code.len() > RESET_CODE_MAX as usize
+            || !ResetVectorTargets::decode(reset_vector).is_some_and(|t| t.inside_reset_code(reset_code.len() as u32))
+        {
             return Err(FirmwareLayoutError::BadResetCode);
         }
         image.fill(0);
@@ -369,13 +430,48 @@ mod tests {
         FirmwareLayout::new(0x10_0000, 0x17_1058, 0x2b_f000).unwrap()
     }
 
+    /// A dual-mode vector whose real-mode jump reaches the reset code's start and whose
+    /// 32-bit jump reaches `td_entry` (hand-assembled, see [`RESET_VECTOR_PREFIX`]).
+    fn vector(td_entry: u32) -> [u8; 16] {
+        let mut v = [0xF4u8; 16];
+        v[..8].copy_from_slice(&RESET_VECTOR_PREFIX);
+        v[8..12].copy_from_slice(&td_entry.wrapping_sub(RESET_VECTOR_GPA + 12).to_le_bytes());
+        v[12] = 0xE9;
+        // 0xFFFF + rel16 = 0xF000 (mod 2^16).
+        v[13..15].copy_from_slice(&0xF001u16.to_le_bytes());
+        v
+    }
+
     fn build(layout: &FirmwareLayout) -> Vec<u8> {
         let payload: Vec<u8> = (0..layout.payload_len).map(|i| (i % 251) as u8).collect();
         let mut image = vec![0xaa; layout.size as usize];
-        let mut vector = [0xf4u8; 16];
-        vector[0] = 0xe9;
-        layout.write(&mut image, &payload, &[0x90; 0x80], &vector).unwrap();
+        layout.write(&mut image, &payload, &[0x90; 0x80], &vector(RESET_CODE_GPA + 0x40)).unwrap();
         image
+    }
+
+    #[test]
+    fn the_reset_vector_decodes_in_both_modes() {
+        let t = ResetVectorTargets::decode(&vector(0xFFFF_F0A0)).unwrap();
+        assert_eq!(t, ResetVectorTargets { real_mode: 0xFFFF_F000, protected_mode: 0xFFFF_F0A0 });
+        assert!(t.inside_reset_code(0x100));
+        assert!(!t.inside_reset_code(0xA0), "the TD entry must be inside the code");
+        // The jz skips exactly the 5-byte 32-bit jump: it lands on the real-mode E9 at +12.
+        assert_eq!(RESET_VECTOR_PREFIX[6] as usize, 12 - 7);
+        // The old real-mode-only vector (a bare E9 rel16) is refused, and so is any other byte.
+        let mut old = [0xF4u8; 16];
+        old[..3].copy_from_slice(&[0xE9, 0x0D, 0xF0]);
+        assert_eq!(ResetVectorTargets::decode(&old), None);
+        for i in [0, 2, 5, 6, 7, 12, 15] {
+            let mut v = vector(0xFFFF_F0A0);
+            v[i] ^= 0x01;
+            assert_eq!(ResetVectorTargets::decode(&v), None, "byte {i}");
+        }
+        assert_eq!(ResetVectorTargets::decode(&vector(0xFFFF_F0A0)[..15]), None);
+        // A 32-bit jump out of the reset page is caught by the builder.
+        let l = layout();
+        let mut image = vec![0; l.size as usize];
+        let payload = vec![0; l.payload_len as usize];
+        assert_eq!(l.write(&mut image, &payload, &[0; 0x80], &vector(0x10_0000)), Err(FirmwareLayoutError::BadResetCode));
     }
 
     #[test]
@@ -411,7 +507,7 @@ mod tests {
         // The payload starts the image; the reset code and vector are where the CPU fetches.
         assert_eq!(&image[..4], &[0, 1, 2, 3]);
         assert_eq!(image[(RESET_CODE_GPA - l.base_gpa()) as usize], 0x90);
-        assert_eq!(image[image.len() - 16], 0xe9);
+        assert_eq!(image[image.len() - 16..image.len() - 8], RESET_VECTOR_PREFIX);
         assert_eq!(FirmwareLayout::read(&image).unwrap(), (l, l.payload_descriptor()));
     }
 
@@ -445,11 +541,13 @@ mod tests {
         let l = layout();
         let mut image = vec![0; l.size as usize];
         let payload = vec![0; l.payload_len as usize];
-        let v = [0; 16];
-        assert_eq!(l.write(&mut image[1..], &payload, &[], &v), Err(FirmwareLayoutError::WrongImageSize));
-        assert_eq!(l.write(&mut image, &payload[1..], &[], &v), Err(FirmwareLayoutError::BadPayload));
+        let v = vector(RESET_CODE_GPA + 0x10);
+        assert_eq!(l.write(&mut image[1..], &payload, &[0; 0x20], &v), Err(FirmwareLayoutError::WrongImageSize));
+        assert_eq!(l.write(&mut image, &payload[1..], &[0; 0x20], &v), Err(FirmwareLayoutError::BadPayload));
         assert_eq!(l.write(&mut image, &payload, &[0; 0x401], &v), Err(FirmwareLayoutError::BadResetCode));
-        assert_eq!(l.write(&mut image, &payload, &[], &v[1..]), Err(FirmwareLayoutError::BadResetCode));
+        assert_eq!(l.write(&mut image, &payload, &[0; 0x20], &v[1..]), Err(FirmwareLayoutError::BadResetCode));
+        assert_eq!(l.write(&mut image, &payload, &[0; 0x20], &[0; 16]), Err(FirmwareLayoutError::BadResetCode));
+        l.write(&mut image, &payload, &[0; 0x20], &v).unwrap();
     }
 
     #[test]

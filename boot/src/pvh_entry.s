@@ -108,10 +108,18 @@ boot32_common:
     movl %eax, %cr4
     movl $boot_pml4, %eax
     movl %eax, %cr3
+    /* EFER is written only when LME or NXE is missing. A TD starts with both set (EFER =
+     * 901h, TDX module base architecture spec, "Initial State of a TD vCPU") and a WRMSR
+     * of EFER there raises #VE, which before the IDT is a triple fault; RDMSR of EFER is
+     * answered by the CPU. A plain VM starts with EFER = 0 and gets the write. */
     movl $MSR_EFER, %ecx
     rdmsr
+    movl %eax, %edi
     orl $(EFER_LME | EFER_NXE), %eax
+    cmpl %eax, %edi
+    je 4f
     wrmsr
+4:
     movl %cr0, %eax
     orl $(CR0_PE | CR0_WP | CR0_PG), %eax
     movl %eax, %cr0

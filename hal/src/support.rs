@@ -24,9 +24,12 @@ pub enum Availability {
     NeedsNetwork,
     /// Needs a device this image has no driver for.
     NoDevice(&'static str),
-    /// Needs a hardware root of trust (SEV-SNP or TDX evidence and keys); Halcyon's
-    /// TEE paths do not provide it yet, so it is unsupported everywhere for now.
-    NeedsHardwareRoot,
+    /// Needs hardware-signed evidence: an SEV-SNP report or a TDREPORT (and a quote where the
+    /// host offers GetQuote), when the kernel drives the platform's hardware root.
+    NeedsEvidence,
+    /// Needs a hardware sealing key: SEV-SNP's MSG_KEY_REQ; TDX has none (see
+    /// `tdx::platform::NO_SEALING`).
+    NeedsSealingKey,
     /// Part of the contract, not implemented by Halcyon yet.
     NotImplemented,
     /// Deliberately not offered, for the reason given (see docs/TLS.md).
@@ -79,8 +82,8 @@ pub const FUNCTIONS: &[(&str, &[(&str, Availability)])] = &[
         ("sign", Implemented), ("verify", Implemented), ("hpke-seal", NeedsEntropy), ("hpke-open", Implemented),
     ]),
     ("attestation", &[
-        ("runtime-measurements", Implemented), ("supported-evidence", Implemented), ("platform-attestation", NeedsHardwareRoot),
-        ("sealing-info", NeedsHardwareRoot), ("seal", NeedsHardwareRoot), ("unseal", NeedsHardwareRoot),
+        ("runtime-measurements", Implemented), ("supported-evidence", Implemented), ("platform-attestation", NeedsEvidence),
+        ("sealing-info", NeedsSealingKey), ("seal", NeedsSealingKey), ("unseal", NeedsSealingKey),
     ]),
     ("storage", &[
         ("container.open", NotImplemented), ("container.name", NotImplemented), ("container.set-key", NotImplemented),
@@ -133,15 +136,19 @@ fn evaluate(interface: &'static str, function: &'static str, availability: Avail
         NeedsNetwork if facts.network => (true, false, "virtio-net and smoltcp (IPv4); the host sees the traffic: use TLS"),
         NeedsNetwork => (false, false, "this VM has no network card (halcyon run --tcplisten or -S inherit-network)"),
         NoDevice(why) => (false, false, why),
-        NeedsHardwareRoot if facts.hardware_root => (true, true, match facts.tee {
-            TeeKind::SevSnp => "AMD SEV-SNP: the PSP through the GHCB (attestation report, MSG_KEY_REQ key)",
-            TeeKind::Tdx => "Intel TDX: the TDX module (TDREPORT, quote)",
+        NeedsEvidence if facts.hardware_root => (true, true, match facts.tee {
+            TeeKind::SevSnp => "AMD SEV-SNP: attestation report from the PSP through the GHCB (MSG_REPORT_REQ)",
+            TeeKind::Tdx => "TDREPORT from the TDX module (TDG.MR.REPORT); a quote where the host offers GetQuote",
             _ => "the platform's hardware root of trust",
         }),
-        NeedsHardwareRoot if facts.tee == TeeKind::None => {
+        NeedsSealingKey if facts.hardware_root && facts.tee == TeeKind::SevSnp => {
+            (true, true, "AMD SEV-SNP: a key the PSP derives from the launch measurement and policy (MSG_KEY_REQ)")
+        }
+        NeedsEvidence | NeedsSealingKey if facts.tee == TeeKind::None => {
             (false, false, "no hardware root of trust: this is not a confidential VM")
         }
-        NeedsHardwareRoot => (false, false, "not implemented for this TEE yet"),
+        NeedsSealingKey if facts.tee == TeeKind::Tdx => (false, false, crate::tdx::platform::NO_SEALING),
+        NeedsEvidence | NeedsSealingKey => (false, false, "not implemented for this TEE yet"),
         NotImplemented => (false, false, "not implemented by Halcyon yet"),
         Unsupported(why) => (false, false, why),
     };
@@ -206,6 +213,15 @@ mod tests {
         assert!(lookup(networked, "tls", "session.dtls-connect").unwrap().note.contains("DTLS"));
         assert!(!lookup(facts(true), "tls", "session.connect").unwrap().supported, "no network card");
         assert!(lookup(facts(true), "nope", "nope").is_none());
+        assert!(!lookup(facts(true), "attestation", "platform-attestation").unwrap().supported, "plain VM");
+        // A TD has evidence but no sealing key, and says why.
+        let td = PlatformFacts { tee: TeeKind::Tdx, hardware_root: true, ..facts(true) };
+        let evidence = lookup(td, "attestation", "platform-attestation").unwrap();
+        assert!(evidence.supported && evidence.hardware_backed);
+        let seal = lookup(td, "attestation", "seal").unwrap();
+        assert!(!seal.supported && seal.note.contains("no hardware sealing key"), "{}", seal.note);
+        let snp = PlatformFacts { tee: TeeKind::SevSnp, ..facts(true) };
+        assert!(!lookup(snp, "attestation", "platform-attestation").unwrap().supported, "SNP detected, root not driven");
         let names: Vec<_> = all(facts(true)).map(|f| (f.interface, f.function)).collect();
         let mut unique = names.clone();
         unique.sort();

@@ -135,7 +135,9 @@ mod tests {
         crate::test_elf::elf(object::elf::EM_X86_64, &segments)
     }
 
-    const VECTOR: [u8; 16] = [0xe9, 0x0d, 0xf0, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4];
+    /// The dual-mode vector (`halcyon_boot::firmware_layout::RESET_VECTOR_PREFIX`): real mode
+    /// jumps to the reset code's start, protected mode (a TD) to 4 bytes into it.
+    const VECTOR: [u8; 16] = [0x0f, 0x20, 0xc0, 0xa8, 0x01, 0x74, 0x05, 0xe9, 0x08, 0xf0, 0xff, 0xff, 0xe9, 0x01, 0xf0, 0xf4];
 
     #[test]
     fn segments_become_a_flat_payload_and_the_reset_page() {
@@ -170,6 +172,9 @@ mod tests {
         assert!(err(&[load, (code.0, 0xffff_e000, code.2, 8), vector]).contains("disagree"));
         assert!(err(&[code, vector]).contains("no PT_LOAD"));
         assert!(err(&[load, (code.0, code.1, &[0x90; 0x401], 0x401), vector]).contains("cannot write the firmware"));
+        // A real-mode-only vector (no TD entry) is refused too.
+        let old_vector = [0xe9, 0x0d, 0xf0, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4];
+        assert!(err(&[load, code, (vector.0, vector.1, &old_vector[..], 16)]).contains("cannot write the firmware"));
         assert!(err(&[(PT_LOAD, 0x10_0000, &[0; 0x10], 0x1_0000_0000), code, vector]).contains("above 4 GiB"));
         assert!(build(b"not an elf").is_err());
     }

@@ -20,11 +20,6 @@ pub fn default_image() -> PathBuf {
     target_dir().join("halcyon/halcyon.elf")
 }
 
-/// The workspace's `qemu/` directory (launch configurations `halcyon run` reads at run time).
-pub fn qemu_dir() -> PathBuf {
-    target_dir().parent().map_or_else(|| PathBuf::from("qemu"), |workspace| workspace.join("qemu"))
-}
-
 /// `target/halcyon/halcyon.fd`, the firmware form `make image` writes beside the ELF.
 pub fn default_firmware() -> PathBuf {
     target_dir().join("halcyon/halcyon.fd")

@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 const PLAIN_ARGS: &str = include_str!("../../qemu/plain.args");
 /// The SEV-SNP launch configuration, compiled in likewise.
 const SNP_ARGS: &str = include_str!("../../qemu/snp.args");
-/// The TDX launch configuration's file name in `qemu/`, read at run time (it is written on
-/// the TDX branch; until it exists, `--platform tdx` says so).
-const TDX_ARGS_FILE: &str = "tdx.args";
+/// The TDX launch configuration, compiled in likewise.
+const TDX_ARGS: &str = include_str!("../../qemu/tdx.args");
 /// Replaced in a launch configuration by the guest RAM size (as given to `-m`).
 const RAM_PLACEHOLDER: &str = "${RAM}";
 
@@ -32,21 +31,12 @@ impl Platform {
         self != Platform::Plain
     }
 
-    /// The launch configuration's text; `qemu_dir` is where `tdx.args` is looked for.
-    pub fn launch_config(self, qemu_dir: &Path) -> anyhow::Result<String> {
+    /// The launch configuration's text.
+    pub fn launch_config(self) -> &'static str {
         match self {
-            Platform::Plain => Ok(PLAIN_ARGS.to_owned()),
-            Platform::Snp => Ok(SNP_ARGS.to_owned()),
-            Platform::Tdx => {
-                let path = qemu_dir.join(TDX_ARGS_FILE);
-                std::fs::read_to_string(&path).map_err(|e| {
-                    anyhow::anyhow!(
-                        "--platform tdx needs the TDX launch configuration {}, which cannot be read ({e}): \
-                         it does not exist yet in this version of Halcyon",
-                        path.display()
-                    )
-                })
-            }
+            Platform::Plain => PLAIN_ARGS,
+            Platform::Snp => SNP_ARGS,
+            Platform::Tdx => TDX_ARGS,
         }
     }
 }
@@ -268,10 +258,10 @@ mod tests {
 
     #[test]
     fn snp_arguments() {
-        let launch = Platform::Snp.launch_config(Path::new("/nonexistent")).unwrap();
+        let launch = Platform::Snp.launch_config();
         let config = VmConfig {
             platform: Platform::Snp,
-            launch: &launch,
+            launch,
             image: Path::new("/t/halcyon.fd"),
             boot: Boot::Firmware,
             bundle: Path::new("/b.hcb"),
@@ -299,13 +289,16 @@ mod tests {
     }
 
     #[test]
-    fn tdx_needs_its_launch_configuration() {
-        let dir = tempfile::tempdir().unwrap();
-        let error = Platform::Tdx.launch_config(dir.path()).unwrap_err().to_string();
-        assert!(error.contains("tdx.args") && error.contains("does not exist yet"), "{error}");
-        std::fs::write(dir.path().join("tdx.args"), "-machine\nq35,confidential-guest-support=tdx\n").unwrap();
-        assert!(Platform::Tdx.launch_config(dir.path()).unwrap().contains("confidential-guest-support=tdx"));
-        assert_eq!(Platform::Plain.launch_config(dir.path()).unwrap(), PLAIN_ARGS);
+    fn tdx_launch_configuration() {
+        let launch = Platform::Tdx.launch_config();
+        let lines: Vec<&str> = launch.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).collect();
+        let pair = |a: &str, b: &str| lines.windows(2).any(|w| w == [a, b]);
+        assert!(pair("-M", "q35,kernel-irqchip=split,confidential-guest-support=tdx0"), "{lines:?}");
+        assert!(pair("-object", "tdx-guest,id=tdx0"));
+        assert!(pair("-device", "isa-debugcon,iobase=0xe9,chardev=halcyon-channel"));
+        // halcyon adds these itself: a TD boots from the firmware only.
+        assert!(!lines.iter().any(|a| ["-kernel", "-bios", "-accel", "-m", "-smp"].contains(a)));
+        assert_eq!(Platform::Plain.launch_config(), PLAIN_ARGS);
     }
 
     #[test]

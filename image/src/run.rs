@@ -358,10 +358,10 @@ pub fn run(options: RunOptions) -> Result<i32> {
     std::fs::write(&log_path, b"").with_context(|| format!("cannot write the log file {}", log_path.display()))?;
     let network = (options.inherit_network || !options.tcp_listen.is_empty())
         .then(|| qemu::NetworkConfig { tcp_forwards: options.tcp_listen.clone() });
-    let launch = options.platform.launch_config(&crate::paths::qemu_dir())?;
+    let launch = options.platform.launch_config();
     let config = VmConfig {
         platform: options.platform,
-        launch: &launch,
+        launch,
         image: &image,
         boot: options.boot,
         bundle: &bundle_path,

@@ -41,6 +41,7 @@ pub extern "C" fn halcyon_main(start_info_paddr: u64) -> ! {
     if start_info_paddr == 0 {
         kprintln!("boot: entered from the firmware reset vector; boot information from fw_cfg");
     }
+    platform::tdx::log_info();
     let boot_info_start = arch::tsc::read();
     let boot = boot_info::read(start_info_paddr)
         .unwrap_or_else(|e| fatal!("cannot read the boot information: {e}"));

@@ -4,8 +4,8 @@
 mod common;
 use common::*;
 use halcyon_boot::firmware_layout::{
-    FirmwareLayout, FIRMWARE_SIZE_ALIGN, PT_HALCYON_RESET_CODE, PT_HALCYON_RESET_VECTOR, RESET_CODE_GPA,
-    RESET_VECTOR_GPA, SNP_CPUID_PAGE_GPA, SNP_SECRETS_PAGE_GPA, TD_HOB_GPA,
+    FirmwareLayout, ResetVectorTargets, FIRMWARE_SIZE_ALIGN, PT_HALCYON_RESET_CODE, PT_HALCYON_RESET_VECTOR,
+    RESET_CODE_GPA, RESET_CODE_MAX, RESET_VECTOR_GPA, SNP_CPUID_PAGE_GPA, SNP_SECRETS_PAGE_GPA, TD_HOB_GPA,
 };
 use halcyon_boot::ovmf::sev::SevSectionType;
 use halcyon_boot::ovmf::tdvf::TdvfSectionType;
@@ -84,10 +84,73 @@ fn firmware_metadata_reads_as_qemu_reads_it() {
         let at = (ph.p_paddr(endian) - lowest) as usize;
         assert_eq!(&image[at..at + data.len()], data, "PT_LOAD at {:#x}", ph.p_paddr(endian));
     }
-    // The reset vector is a near jump (E9 rel16) to the reset code, relative to CS base FFFF0000h.
-    let rel = u16::from_le_bytes([image[image.len() - 15], image[image.len() - 14]]);
-    assert_eq!(image[image.len() - 16], 0xe9);
-    assert_eq!(0xfff3u16.wrapping_add(rel), (RESET_CODE_GPA & 0xffff) as u16);
+    // The reset vector decodes in both modes: real mode reaches the reset code's start, 32-bit
+    // protected mode (a TD) a place inside the reset code.
+    let targets = ResetVectorTargets::decode(&image[image.len() - 16..]).expect("dual-mode reset vector");
+    assert_eq!(targets.real_mode, RESET_CODE_GPA);
+    assert!(targets.inside_reset_code(RESET_CODE_MAX), "{targets:x?}");
+}
+
+/// `objdump -D -b binary -m <machine>` of `bytes` loaded at `vma`: one normalised
+/// "address: instruction" line per instruction (`None` without binutils).
+fn disassemble(bytes: &[u8], machine: &str, vma: u64) -> Option<Vec<String>> {
+    let dir = std::env::temp_dir().join(format!("halcyon-objdump-{}-{machine}-{vma:x}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("code.bin");
+    std::fs::write(&file, bytes).unwrap();
+    let output = Command::new("objdump")
+        .args(["-D", "-b", "binary", "-m", machine, &format!("--adjust-vma={vma:#x}")])
+        .arg(&file)
+        .output()
+        .ok()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    // "    fff0:\t0f 20 c0             \tmov    %cr0,%eax" -> "fff0: mov %cr0,%eax"
+    Some(
+        text.lines()
+            .filter_map(|line| {
+                let mut parts = line.split('\t');
+                let address = parts.next()?.trim().strip_suffix(':')?;
+                let instruction = parts.nth(1)?.split_whitespace().collect::<Vec<_>>().join(" ");
+                Some(format!("{address}: {instruction}"))
+            })
+            .collect(),
+    )
+}
+
+/// The TD entry needs the vector to work in 32-bit protected mode too (every vCPU of a TD starts
+/// there with CR0.PE set): binutils decodes the image's bytes in both modes as the design says.
+#[test]
+fn the_reset_vector_means_the_same_in_real_and_protected_mode() {
+    let image = std::fs::read(firmware_path()).unwrap();
+    let vector = &image[image.len() - 16..];
+    let Some(real) = disassemble(vector, "i8086", 0xfff0) else {
+        eprintln!("objdump not found: the byte-table check in firmware_metadata_reads_as_qemu_reads_it still ran");
+        return;
+    };
+    assert_eq!(real[..3], ["fff0: mov %cr0,%eax", "fff3: test $0x1,%al", "fff5: je 0xfffc"], "{real:#?}");
+    // Real mode takes the branch: the near jump at +12, decoded on its own.
+    let jump = disassemble(&vector[12..15], "i8086", 0xfffc).unwrap();
+    assert_eq!(jump, [format!("fffc: jmp {:#x}", RESET_CODE_GPA & 0xffff)]);
+
+    let protected = disassemble(vector, "i386", u64::from(RESET_VECTOR_GPA)).unwrap();
+    let targets = ResetVectorTargets::decode(vector).unwrap();
+    assert_eq!(
+        protected[..4],
+        [
+            "fffffff0: mov %cr0,%eax".to_string(),
+            "fffffff3: test $0x1,%al".into(),
+            "fffffff5: je 0xfffffffc".into(),
+            format!("fffffff7: jmp {:#x}", targets.protected_mode),
+        ],
+        "{protected:#?}"
+    );
+    // The TD entry starts with CLI, CLD and the CPUID leaf 21h check, in 32-bit code.
+    let code_at = image.len() - (RESET_VECTOR_GPA - targets.protected_mode) as usize - 16;
+    let td_entry = disassemble(&image[code_at..code_at + 16], "i386", u64::from(targets.protected_mode)).unwrap();
+    let ops: Vec<&str> = td_entry.iter().map(|l| l.split_once(": ").unwrap().1).collect();
+    assert_eq!(ops[..4], ["cli", "cld", "mov $0x21,%eax", "xor %ecx,%ecx"], "{td_entry:#?}");
 }
 
 fn image_path() -> PathBuf {

@@ -187,8 +187,7 @@ fn garbage_frames_do_not_stop_the_stack() {
     });
 
     assert!(child.try_wait().unwrap().is_none(), "the VM stopped");
-    let _ = child.kill();
-    let _ = child.wait();
+    kill_with_children(&mut child);
     let kernel_log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(!kernel_log.contains("panic") && !kernel_log.contains("FATAL"), "{kernel_log}");
 }

@@ -15,7 +15,9 @@
 use super::tdcall::{self, PageLevel, TdCallError, TdxStatus};
 use super::vmcall::{self, VmCallError};
 use super::TdCall;
+use crate::ranges::RangeSet;
 use core::fmt;
+use core::ops::Range;
 
 pub const SIZE_4K: u64 = 0x1000;
 pub const SIZE_2M: u64 = 0x20_0000;
@@ -54,6 +56,8 @@ pub enum AcceptError {
     AlreadyAccepted { gpa: u64 },
     /// TDX_OPERAND_BUSY more than [`ACCEPT_MAX_BUSY_RETRIES`] times.
     Busy { gpa: u64 },
+    /// [`AcceptTracker`]: more disjoint ranges than it has room for.
+    TooManyRanges,
 }
 
 impl fmt::Display for AcceptError {
@@ -64,6 +68,7 @@ impl fmt::Display for AcceptError {
             Self::UnknownStatus { gpa, raw } => write!(f, "accepting {gpa:#x}: unknown status {raw:#x}"),
             Self::AlreadyAccepted { gpa } => write!(f, "{gpa:#x} was already accepted"),
             Self::Busy { gpa } => write!(f, "accepting {gpa:#x}: busy for too long"),
+            Self::TooManyRanges => f.write_str("too many disjoint accepted ranges to track"),
         }
     }
 }
@@ -135,6 +140,56 @@ pub fn accept_range(t: &mut impl TdCall, start: u64, end: u64, already_accepted_
         }
     }
     Ok(stats)
+}
+
+/// What is known to be accepted: the memory the launch accepted (the TDVF sections QEMU
+/// adds with TDH.MEM.PAGE.ADD: TempMem, TD HOB; TDVF design guide, "TDVF Metadata") and
+/// what [`AcceptTracker::accept`] accepted since. The kernel asks it to make RAM usable
+/// without ever accepting a page twice: the TDX module answers a second accept with
+/// TDX_PAGE_ALREADY_ACCEPTED, and a page the kernel's map says is new but the module says
+/// is accepted means the host played with the map, so [`accept_range`] runs strict here.
+#[derive(Clone, Debug)]
+pub struct AcceptTracker<const N: usize> {
+    accepted: RangeSet<N>,
+}
+
+impl<const N: usize> AcceptTracker<N> {
+    /// `at_launch`: the ranges the launch accepted (4 KiB aligned outward by the caller).
+    pub fn new(at_launch: &[Range<u64>]) -> Result<Self, AcceptError> {
+        let mut accepted = RangeSet::new();
+        for r in at_launch {
+            accepted.insert(r.clone()).map_err(|_| AcceptError::TooManyRanges)?;
+        }
+        Ok(Self { accepted })
+    }
+
+    /// Accepts the parts of `range` (4 KiB aligned) that are not accepted yet, 2 MiB at a
+    /// time where aligned, and remembers them.
+    pub fn accept(&mut self, t: &mut impl TdCall, range: Range<u64>) -> Result<AcceptStats, AcceptError> {
+        if !range.start.is_multiple_of(SIZE_4K) || !range.end.is_multiple_of(SIZE_4K) || range.end < range.start {
+            return Err(AcceptError::InvalidRange);
+        }
+        let mut todo: RangeSet<N> = RangeSet::new();
+        todo.insert(range).map_err(|_| AcceptError::TooManyRanges)?;
+        for done in self.accepted.as_slice() {
+            todo.remove(done.clone()).map_err(|_| AcceptError::TooManyRanges)?;
+        }
+        let mut stats = AcceptStats::default();
+        for piece in todo.as_slice() {
+            let s = accept_range(t, piece.start, piece.end, false)?;
+            self.accepted.insert(piece.clone()).map_err(|_| AcceptError::TooManyRanges)?;
+            stats.accepted_2m += s.accepted_2m;
+            stats.accepted_4k += s.accepted_4k;
+            stats.size_fallbacks += s.size_fallbacks;
+            stats.busy_retries += s.busy_retries;
+        }
+        Ok(stats)
+    }
+
+    /// The ranges known to be accepted.
+    pub fn accepted(&self) -> &[Range<u64>] {
+        self.accepted.as_slice()
+    }
 }
 
 /// Hands `[start, end)` to the host as shared memory (a bounce buffer): MapGPA with the
@@ -221,6 +276,38 @@ mod tests {
         sim.map_gpa_keeps_accepted = true;
         share_range(&mut sim, 0x20_0000, 0x20_1000, shared_bit).unwrap();
         assert_eq!(unshare_range(&mut sim, 0x20_0000, 0x20_1000, shared_bit), Err(UnshareError::Accept(AcceptError::AlreadyAccepted { gpa: 0x20_0000 })));
+    }
+
+    #[test]
+    fn the_tracker_accepts_each_page_once() {
+        let mut sim = SimTdx::new();
+        // The launch accepted the kernel's RAM (TempMem) and the TD HOB.
+        let kernel = 0x10_0000..0x40_0000;
+        let hob = 0x1_2000..0x1_4000;
+        for r in [&kernel, &hob] {
+            for page in r.clone().step_by(0x1000) {
+                sim.accepted.insert(page >> 12);
+            }
+        }
+        let mut tracker: AcceptTracker<8> = AcceptTracker::new(&[kernel.clone(), hob.clone()]).unwrap();
+        // RAM 0..8 MiB: everything but the launch's ranges, 2 MiB where aligned.
+        let stats = tracker.accept(&mut sim, 0..0x80_0000).unwrap();
+        assert_eq!(stats.bytes(), 0x80_0000 - 0x30_0000 - 0x2000);
+        assert_eq!(stats.accepted_2m, 2, "4..8 MiB");
+        let everything = 0..0x80_0000;
+        assert_eq!(tracker.accepted(), core::slice::from_ref(&everything));
+        // Asking again accepts nothing and calls nothing.
+        let calls = sim.accept_calls;
+        assert_eq!(tracker.accept(&mut sim, 0x20_0000..0x60_0000).unwrap(), AcceptStats::default());
+        assert_eq!(sim.accept_calls, calls);
+        // A page the map says is new but the module says was accepted: refused.
+        sim.accepted.insert(0x80_0000 >> 12);
+        assert_eq!(tracker.accept(&mut sim, 0x80_0000..0x80_1000), Err(AcceptError::AlreadyAccepted { gpa: 0x80_0000 }));
+        assert_eq!(tracker.accept(&mut sim, 0x80_0800..0x80_1000), Err(AcceptError::InvalidRange));
+        // More disjoint ranges than the tracker holds: an error, not a panic.
+        let mut small: AcceptTracker<2> = AcceptTracker::new(&[0..0x1000, 0x3000..0x4000]).unwrap();
+        assert_eq!(small.accept(&mut SimTdx::new(), 0x6000..0x7000), Err(AcceptError::TooManyRanges));
+        assert!(AcceptTracker::<1>::new(&[0..0x1000, 0x3000..0x4000]).is_err());
     }
 
     #[test]

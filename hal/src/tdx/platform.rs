@@ -183,6 +183,38 @@ mod tests {
         assert!(matches!(p.extend_runtime_measurement(4, &digest), Err(PlatformError::InvalidArgument(_))));
     }
 
+    /// The kernel's order (`platform::extend_runtime_measurement`): each workload's entry
+    /// as it loads, the kernel's own after the first one. The TDREPORT's RTMRs equal what a
+    /// verifier replays from the log in log order, whatever the interleaving across RTMRs.
+    #[test]
+    fn the_kernel_order_of_extensions_replays_from_the_log() {
+        use crate::evidence::rtmr;
+        use crate::evidence::tdx_report::TdReport;
+        use crate::measurement::{MeasurementKind, MeasurementLog};
+        let mut p = TdxPlatform::new(SimTdx::new()).unwrap();
+        let mut log = MeasurementLog::new();
+        log.record(MeasurementKind::Kernel, "halcyon", b"kernel image");
+        let extend = |p: &mut TdxPlatform<SimTdx>, m: &crate::measurement::Measurement| {
+            p.extend_runtime_measurement(rtmr::rtmr_index(m.kind) as u32, &rtmr::event_digest(m)).unwrap()
+        };
+        for (i, name) in ["first", "second"].into_iter().enumerate() {
+            let m = log.record(MeasurementKind::Workload, name, name.as_bytes()).clone();
+            extend(&mut p, &m);
+            if i == 0 {
+                let kernel = log.entries()[0].clone();
+                extend(&mut p, &kernel);
+            }
+        }
+        let report = p.attestation_report(EvidenceFormat::TdxReport, &[0; 64]).unwrap();
+        let parsed = TdReport::parse(&report.report).unwrap();
+        let expected = rtmr::replay(log.entries());
+        assert_eq!(parsed.td_info.rtmr, expected);
+        assert_ne!(expected[rtmr::RTMR_KERNEL], [0; 48]);
+        // The text log the kernel prints round-trips through the verifier's parser.
+        let text = rtmr::format_event_log(log.entries()).unwrap();
+        assert_eq!(rtmr::replay(&rtmr::parse_event_log(&text).unwrap()), expected);
+    }
+
     #[test]
     fn a_bad_vp_info_stops_construction() {
         let mut sim = SimTdx::new();

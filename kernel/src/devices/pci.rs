@@ -126,6 +126,11 @@ fn find_rsdp(hint: u64) -> Option<RootTable> {
     if hint != 0 {
         return acpi::parse_rsdp(&memory.read(hint, acpi::RSDP_V2_SIZE)?).ok();
     }
+    // On a confidential VM the legacy BIOS area is not validated or accepted memory (a TD
+    // touching it ends, SEPT_VE_DISABLE), and no firmware put an RSDP there: do not scan.
+    if crate::platform::memory_is_private() {
+        return None;
+    }
     (BIOS_AREA.start..BIOS_AREA.end).step_by(16).find_map(|at| {
         let head = memory.read(at, 8)?;
         if head != acpi::RSDP_SIGNATURE {

@@ -47,12 +47,16 @@
 
 mod plain;
 mod snp;
+pub mod tdx;
 
 use crate::arch::paging::{self, PageEncoding};
 use crate::arch::cpuid;
 use alloc::boxed::Box;
 use core::ops::Range;
-use halcyon_hal::platform::{self as hal_platform, sev_status, Platform, TeeKind};
+use core::sync::atomic::{AtomicBool, Ordering};
+use halcyon_hal::evidence::rtmr;
+use halcyon_hal::measurement::Measurement;
+use halcyon_hal::platform::{self as hal_platform, sev_status, Platform, PlatformError, TeeKind};
 use spin::{Mutex, Once};
 
 /// What each TEE implements for the kernel (see the module documentation for the order in
@@ -140,9 +144,8 @@ pub fn early_init() {
     GUEST.call_once(|| {
         let kind = detect();
         match kind {
-            // The TDX slot: the TDX branch replaces this arm with `tdx::early_init()`
-            // (platform/tdx/). Until then a TD gets the platform without a hardware root.
-            TeeKind::Tdx => plain::without_hardware_root(kind),
+            // SAFETY: `detect` saw the TDX signature in CPUID leaf 21h: this is a TD.
+            TeeKind::Tdx => unsafe { tdx::early_init() },
             TeeKind::SevSnp => snp::early_init(),
             _ => plain::without_hardware_root(kind),
         }
@@ -237,4 +240,40 @@ static HAL_PLATFORM: Once<Mutex<Box<dyn Platform + Send>>> = Once::new();
 pub fn with_platform<R>(f: impl FnOnce(&mut dyn Platform) -> R) -> R {
     let platform = HAL_PLATFORM.call_once(|| Mutex::new(guest().hal_platform()));
     f(&mut **platform.lock())
+}
+
+/// Whether the platform said it has no runtime measurement registers (then nothing is
+/// extended again), and whether the kernel's own entry is in them yet.
+static NO_RUNTIME_REGISTERS: AtomicBool = AtomicBool::new(false);
+static KERNEL_EXTENDED: AtomicBool = AtomicBool::new(false);
+
+/// Extends the platform's runtime measurement registers (the TDX RTMRs) with one log
+/// entry, so that a verifier replays the measurement log (`hal::evidence::rtmr`: the kernel
+/// into RTMR1, workloads into RTMR2, each as its versioned event digest) into the values the
+/// evidence reports. The first time a platform takes an entry, the kernel's own measurement
+/// goes in too (computed only then: it hashes the kernel image). A platform without such
+/// registers answers `Unsupported` once and is not asked again; any other failure is
+/// returned, and the caller must not run what it could not measure.
+pub fn extend_runtime_measurement(entry: &Measurement) -> Result<(), PlatformError> {
+    if NO_RUNTIME_REGISTERS.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    // Each entry extended is logged as `rtmrN: <event-log line>` (the line format
+    // `halcyon verify --event-log` reads), so the kernel log carries the event log.
+    let extend = |m: &Measurement| {
+        let index = rtmr::rtmr_index(m.kind) as u32;
+        with_platform(|p| p.extend_runtime_measurement(index, &rtmr::event_digest(m)))
+            .inspect(|()| crate::kprintln!("rtmr{index}: {m}"))
+    };
+    match extend(entry) {
+        Err(PlatformError::Unsupported(_)) => {
+            NO_RUNTIME_REGISTERS.store(true, Ordering::Relaxed);
+            return Ok(());
+        }
+        other => other?,
+    }
+    if !KERNEL_EXTENDED.swap(true, Ordering::Relaxed) {
+        extend(crate::memory::kernel_measurement())?;
+    }
+    Ok(())
 }

@@ -15,8 +15,20 @@ use alloc::boxed::Box;
 use core::cell::{Cell, RefCell};
 use halcyon_hal::bundle;
 use halcyon_hal::channel::{Frame, Outcome};
-use halcyon_hal::measurement::{MeasurementKind, MeasurementLog};
+use alloc::vec::Vec;
+use halcyon_hal::measurement::{Measurement, MeasurementKind, MeasurementLog};
 use halcyon_hal::platform::TeeKind;
+use spin::Mutex;
+
+/// Every workload measured so far, in load order: what the runtime measurement registers
+/// hold at this moment (a workload that waits lets the next one load, and extend, before it
+/// asks for evidence, so each workload's own snapshot would fall behind the registers).
+static LOADED: Mutex<Vec<Measurement>> = Mutex::new(Vec::new());
+
+/// The workload entries of the measurement log as of now (see [`LOADED`]).
+pub fn loaded_measurements() -> Vec<Measurement> {
+    LOADED.lock().clone()
+}
 
 /// Runs every workload in the bundle (in order; a waiting one lets the next start) and
 /// sends the final DONE frame.
@@ -49,6 +61,11 @@ pub fn run_bundle(bytes: &[u8], tee: TeeKind, log: &mut MeasurementLog) {
                     workload.wasm.len(),
                     halcyon_hal::measurement::hex(&measurement.sha256)
                 );
+                // Into the TD's RTMRs where there are any, before the workload runs.
+                if let Err(e) = crate::platform::extend_runtime_measurement(measurement) {
+                    crate::fatal!("cannot extend the runtime measurement of workload '{}': {e}", workload.name);
+                }
+                LOADED.lock().push(measurement.clone());
                 log.entries().to_vec()
             };
             let result = runner::run(index, workload, tee, &entries);

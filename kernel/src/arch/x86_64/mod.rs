@@ -15,6 +15,7 @@ pub mod pit;
 pub mod port;
 pub mod rtc;
 pub mod snp;
+pub mod tdcall;
 pub mod tsc;
 
 /// Loads the kernel's own GDT/TSS and IDT, replacing what the boot stub left.
@@ -23,11 +24,15 @@ pub fn init_cpu() {
     interrupts::init();
 }
 
-/// Stops this CPU for good (interrupts off, `hlt` forever).
+/// Stops this CPU for good (interrupts off, `hlt` forever; on a confidential VM, the
+/// platform's way of halting, see [`paravirt::Paravirt::halt`]).
 pub fn halt_forever() -> ! {
     loop {
         ::x86_64::instructions::interrupts::disable();
-        ::x86_64::instructions::hlt();
+        match paravirt::installed() {
+            Some(pv) => pv.halt(),
+            None => ::x86_64::instructions::hlt(),
+        }
     }
 }
 

@@ -54,6 +54,12 @@ pub trait Paravirt: Sync {
     /// Handles #VE or #VC (`frame.vector`): emulates what the kernel may legitimately
     /// cause (advancing `frame.rip`) and returns, or ends the VM with a reason.
     fn handle_exception(&self, frame: &mut ExceptionFrame);
+    /// Halts this CPU until the next event, with interrupts blocked ([`super::halt_forever`]
+    /// calls it in a loop). HLT itself, unless the platform traps it (TDX: a #VE, so it
+    /// asks the host with TDG.VP.VMCALL<Instruction.HLT> instead).
+    fn halt(&self) {
+        ::x86_64::instructions::hlt();
+    }
 }
 
 static INSTALLED: Once<&'static dyn Paravirt> = Once::new();

@@ -43,9 +43,10 @@ fn format_index(format: EvidenceFormat) -> u8 {
 fn runtime_measurements(caller: &mut Caller<'_, WorkloadCtx>, retptr: u32) -> Result<(), AbiError> {
     const RECORD: u32 = 28;
     let mut guest = CallerGuest::new(caller)?;
-    // The kernel first, then the workloads in load order.
+    // The kernel first, then every workload loaded so far, in load order: the log a verifier
+    // replays into the RTMRs evidence taken now shows (`hal::evidence::rtmr`).
     let mut entries = alloc::vec![crate::memory::kernel_measurement().clone()];
-    entries.extend(guest.ctx().hal.measurements.iter().cloned());
+    entries.extend(crate::wasm::loaded_measurements());
     let mut records = Vec::new();
     for m in &entries {
         records.push((
