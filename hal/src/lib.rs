@@ -16,6 +16,7 @@ pub mod civil_time;
 pub mod crypto;
 pub mod evidence;
 pub mod measurement;
+pub mod mmio_insn;
 pub mod net_config;
 #[cfg(test)]
 mod mutation;

@@ -21,7 +21,8 @@
 //! 3. Memory the launch did not validate: [`pvalidate::validate_range`] (2 MiB where
 //!    possible), recording what is validated; bounce buffers: [`pvalidate::share_range`].
 //! 4. Device access: [`ghcb::io_in`]/[`ghcb::io_out`], [`ghcb::mmio_read`]/
-//!    [`ghcb::mmio_write`], [`ghcb::rdmsr`]/[`ghcb::wrmsr`]; the #VC handler is [`vc::handle`].
+//!    [`ghcb::mmio_write`], [`ghcb::rdmsr`]/[`ghcb::wrmsr`]; the #VC handlers are [`vc::handle`]
+//!    (CPUID) and [`vc::handle_npf`] (MMIO by code that does not use the GHCB itself).
 //! 5. A copy of the secrets page goes to [`platform::SnpPlatform::new`] (which keeps only
 //!    VMPCK0); the page is then never mapped again. Attestation and sealing go through it.
 //!

@@ -17,8 +17,9 @@
 //! 2. Memory the launch did not accept: [`accept::accept_range`] (2 MiB where possible);
 //!    bounce buffers: [`accept::share_range`] / [`accept::unshare_range`].
 //! 3. Device access: [`vmcall::io_in`]/[`vmcall::io_out`], [`vmcall::mmio_read`]/
-//!    [`vmcall::mmio_write`], [`vmcall::rdmsr`]/[`vmcall::wrmsr`]; the #VE handler is
-//!    [`ve::handle`], and a fatal reason goes to [`vmcall::report_fatal_error`] before
+//!    [`vmcall::mmio_write`], [`vmcall::rdmsr`]/[`vmcall::wrmsr`]; the #VE handlers are
+//!    [`ve::handle`] (CPUID) and [`ve::handle_mmio`] (MMIO by code that does not use
+//!    TDVMCALL itself), and a fatal reason goes to [`vmcall::report_fatal_error`] before
 //!    halting for ever.
 //! 4. [`platform::TdxPlatform`] for TDREPORTs, quotes (GetQuote) and RTMR extension; each
 //!    loaded workload's digest goes into an RTMR with `extend_runtime_measurement`.

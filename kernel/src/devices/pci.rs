@@ -7,12 +7,18 @@
 //!
 //! Firmware-assigned BARs are kept. Nobody assigns them on `microvm` (no firmware runs),
 //! so unassigned memory BARs get addresses from the window the host bridge forwards.
+//!
+//! The memory BARs of enabled devices are recorded ([`is_device_register`]): on a
+//! confidential VM the #VC/#VE handler emulates a driver's MMIO access only inside them.
+//! A BAR that overlaps RAM is refused.
 
 use crate::arch::{mmio, port};
 use crate::kprintln;
 use alloc::vec::Vec;
 use core::ops::Range;
 use halcyon_hal::acpi::{self, EcamRegion, PhysicalReader, RootTable};
+use halcyon_hal::ranges::RangeSet;
+use spin::Mutex;
 use virtio_drivers::transport::pci::bus::{BarInfo, Command, ConfigurationAccess, DeviceFunction, DeviceFunctionInfo, PciRoot};
 
 /// PCI Local Bus 3.0 §3.2.2.3.2: CONFIG_ADDRESS and CONFIG_DATA.
@@ -158,19 +164,35 @@ fn microvm_host_bridge_present() -> bool {
     id == QEMU_PCIE_HOST_BRIDGE
 }
 
+/// The memory BARs of the devices the kernel enabled: the only device registers a
+/// confidential VM's exception handler emulates accesses to.
+static DEVICE_REGISTERS: Mutex<RangeSet<16>> = Mutex::new(RangeSet::new());
+
+/// Whether `address..address + len` lies inside one memory BAR of a device the kernel
+/// enabled (never RAM: such BARs are refused). Called from the #VC/#VE handler: a lock
+/// held by the interrupted code (only while a device is enabled) answers no.
+pub fn is_device_register(address: u64, len: u64) -> bool {
+    let Some(end) = address.checked_add(len) else { return false };
+    let Some(registers) = DEVICE_REGISTERS.try_lock() else { return false };
+    registers.as_slice().iter().any(|r| r.start <= address && end <= r.end)
+}
+
 /// A PCI bus the kernel can enumerate, and where it may place unassigned BARs.
 pub struct PciBus {
     pub root: PciRoot<ConfigSpace>,
     config: ConfigSpace,
     /// Free part of the MMIO window for BARs nobody assigned; `None`: do not assign.
     window: Option<Range<u64>>,
+    /// RAM, which no BAR may overlap.
+    ram: Vec<Range<u64>>,
 }
 
 impl PciBus {
     /// Finds configuration space: ACPI MCFG, else the legacy ports, else microvm's ECAM
     /// (probed only where the memory map has no RAM). `None`: no PCI.
-    pub fn discover(rsdp_hint: u64, mut ram: impl Iterator<Item = Range<u64>>) -> Option<Self> {
-        let microvm_ecam_is_ram = ram.any(|r| r.start < MICROVM_ECAM_BASE + (256 << 20) && MICROVM_ECAM_BASE < r.end);
+    pub fn discover(rsdp_hint: u64, ram: impl Iterator<Item = Range<u64>>) -> Option<Self> {
+        let ram: Vec<Range<u64>> = ram.collect();
+        let microvm_ecam_is_ram = ram.iter().any(|r| r.start < MICROVM_ECAM_BASE + (256 << 20) && MICROVM_ECAM_BASE < r.end);
         let config = if let Some(ecam) = ecam_from_acpi(rsdp_hint) {
             crate::kprintln!("pci: ECAM at {:#x} (ACPI MCFG), buses {}-{}", ecam.base, ecam.start_bus, ecam.end_bus);
             ConfigSpace::Ecam { base: ecam.base, buses: (ecam.start_bus, ecam.end_bus) }
@@ -187,7 +209,7 @@ impl PciBus {
             ConfigSpace::Ecam { base: MICROVM_ECAM_BASE, .. } => Some(MICROVM_MMIO_WINDOW),
             _ => None,
         };
-        Some(Self { root: PciRoot::new(config), config, window })
+        Some(Self { root: PciRoot::new(config), config, window, ram })
     }
 
     /// Every function on the first bus. Devices of the VMs Halcyon runs in (microvm, q35)
@@ -201,7 +223,8 @@ impl PciBus {
     }
 
     /// Gives every unassigned memory BAR of `f` an address (naturally aligned, from the
-    /// window) and turns on memory decoding and bus mastering. I/O BARs are left off.
+    /// window), records the memory BARs as device registers (refusing any that overlaps
+    /// RAM) and turns on memory decoding and bus mastering. I/O BARs are left off.
     pub fn enable(&mut self, f: DeviceFunction) -> Result<(), &'static str> {
         let bars = self.root.bars(f).map_err(|_| "cannot read the BARs")?;
         for (index, bar) in bars.iter().enumerate() {
@@ -219,6 +242,18 @@ impl PciBus {
             } else {
                 self.root.set_bar_32(f, index as u8, start as u32);
             }
+        }
+        let bars = self.root.bars(f).map_err(|_| "cannot read the BARs")?;
+        for bar in bars.iter().flatten() {
+            let BarInfo::Memory { address, size, .. } = *bar else { continue };
+            let end = address.checked_add(size).ok_or("a memory BAR wraps around")?;
+            if size == 0 {
+                continue;
+            }
+            if self.ram.iter().any(|r| r.start < end && address < r.end) {
+                return Err("a memory BAR overlaps RAM");
+            }
+            DEVICE_REGISTERS.lock().insert(address..end).map_err(|_| "too many device BARs")?;
         }
         let (_, command) = self.root.get_status_command(f);
         self.root.set_command(f, (command | Command::MEMORY_SPACE | Command::BUS_MASTER) - Command::IO_SPACE);

@@ -45,6 +45,7 @@
 //! `SharedPages`. The price is one conversion per bounce buffer (two guest exits on SNP);
 //! a pool in front of `SharedPages` is a later optimisation that needs no interface change.
 
+mod mmio_fault;
 mod plain;
 mod snp;
 pub mod tdx;

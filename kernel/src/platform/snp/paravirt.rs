@@ -4,9 +4,12 @@
 //! `arch::mmio` (PCI ECAM) and MSRs become explicit GHCB exits (`halcyon_hal::snp::ghcb`), whose
 //! answers the hal checks (valid-bitmap, exit info). CPUID is answered from the CPUID page
 //! the PSP validated, never by the hypervisor. The #VC handler follows
-//! `halcyon_hal::snp::vc`: CPUID only, after checking the instruction bytes; anything else
-//! (in particular MMIO by the virtio driver crate, which the hal does not decode) ends the
-//! VM with a reason code.
+//! `halcyon_hal::snp::vc`: CPUID after checking the instruction bytes, and MMIO by code
+//! that does not go through `arch::mmio` (the virtio driver crate's BAR accesses, a nested
+//! page fault): the instruction, read only from the kernel's own text, is decoded and
+//! performed through the GHCB MMIO exits if it is a MOV, MOVZX, CMP or TEST on a register of a device
+//! the kernel enabled (`devices::pci::is_device_register`). Anything else ends the VM with
+//! a reason code. Written to the specifications, unverified on SEV-SNP hardware.
 
 use super::{fail, CPUID, GHCB};
 use crate::arch::interrupts::ExceptionFrame;
@@ -14,7 +17,9 @@ use crate::arch::paravirt::{CpuidResult, Paravirt, Width, VMM_COMMUNICATION_EXCE
 use halcyon_hal::platform::sev_status;
 use halcyon_hal::snp::ghcb::{self, Ghcb, GhcbError};
 use halcyon_hal::snp::ghcb_msr::HalcyonReason;
-use halcyon_hal::snp::vc::{self, VcContext, CPUID_OPCODE};
+use crate::platform::mmio_fault::{registers, text_bytes, write_back};
+use halcyon_hal::mmio_insn::MAX_INSTRUCTION_LEN;
+use halcyon_hal::snp::vc::{self, VcContext, VcFatal, CPUID_OPCODE, SVM_EXIT_NPF};
 
 use super::exits::Exits;
 
@@ -33,15 +38,25 @@ fn hal_width(width: Width) -> ghcb::Width {
 /// Runs one GHCB exit sequence with the scratch GHCB; a failed or unverifiable answer ends
 /// the VM (the caller cannot be handed a made-up value).
 fn exit<R>(what: &'static str, f: impl FnOnce(&mut Exits, &mut Ghcb) -> Result<R, GhcbError>) -> R {
-    let result = {
-        let Some(ghcb) = GHCB.get() else { super::terminate(halcyon_hal::snp::ghcb_msr::TerminationReason::Halcyon(HalcyonReason::GhcbResponse)) };
-        // Taken means an exit inside an exit (an exception during one): never mix them.
-        let Some(mut ghcb) = ghcb.try_lock() else {
-            super::terminate(halcyon_hal::snp::ghcb_msr::TerminationReason::Halcyon(HalcyonReason::GhcbResponse))
-        };
-        f(&mut Exits::new(), &mut ghcb)
+    with_ghcb(f).unwrap_or_else(|e| fail(HalcyonReason::GhcbResponse, format_args!("SEV-SNP {what} through the GHCB failed: {e}")))
+}
+
+/// Runs `f` with the scratch GHCB; a missing or busy GHCB ends the VM.
+fn with_ghcb<R>(f: impl FnOnce(&mut Exits, &mut Ghcb) -> R) -> R {
+    let Some(ghcb) = GHCB.get() else { super::terminate(halcyon_hal::snp::ghcb_msr::TerminationReason::Halcyon(HalcyonReason::GhcbResponse)) };
+    // Taken means an exit inside an exit (an exception during one): never mix them.
+    let Some(mut ghcb) = ghcb.try_lock() else {
+        super::terminate(halcyon_hal::snp::ghcb_msr::TerminationReason::Halcyon(HalcyonReason::GhcbResponse))
     };
-    result.unwrap_or_else(|e| fail(HalcyonReason::GhcbResponse, format_args!("SEV-SNP {what} through the GHCB failed: {e}")))
+    f(&mut Exits::new(), &mut ghcb)
+}
+
+fn fail_vc(e: VcFatal, rip: u64) -> ! {
+    let reason = match e.reason() {
+        halcyon_hal::snp::ghcb_msr::TerminationReason::Halcyon(reason) => reason,
+        _ => HalcyonReason::UnexpectedVc,
+    };
+    fail(reason, format_args!("{e} at RIP {rip:#x}"))
 }
 
 impl Paravirt for SnpParavirt {
@@ -82,6 +97,18 @@ impl Paravirt for SnpParavirt {
     fn handle_exception(&self, frame: &mut ExceptionFrame) {
         if frame.vector != VMM_COMMUNICATION_EXCEPTION {
             fail(HalcyonReason::UnexpectedVc, format_args!("exception {} on SEV-SNP", frame.vector));
+        }
+        if frame.error_code == SVM_EXIT_NPF {
+            let mut buffer = [0u8; MAX_INSTRUCTION_LEN];
+            let instruction = text_bytes(frame.rip, &mut buffer);
+            let mut regs = registers(frame);
+            let result = with_ghcb(|v, g| {
+                vc::handle_npf(v, g, frame.error_code, instruction, &mut regs, crate::devices::pci::is_device_register)
+            });
+            match result {
+                Ok(()) => return write_back(frame, &regs),
+                Err(e) => fail_vc(e, frame.rip),
+            }
         }
         // The instruction bytes, read only from the kernel's own text (never through RIP
         // anywhere else: a #VC elsewhere is fatal anyway).

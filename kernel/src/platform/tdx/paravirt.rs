@@ -5,14 +5,22 @@
 //!
 //! What the host answers is untrusted: `hal` keeps only the bits of the access width, and
 //! a refused or malformed answer ends the TD ([`fail`]) instead of handing the caller a
-//! made-up value. The only #VE the kernel expects is CPUID of a leaf the TDX module leaves
-//! to the host; `hal::tdx::ve` emulates it and declares everything else fatal.
+//! made-up value. The kernel expects two kinds of #VE, which `hal::tdx::ve` emulates: CPUID
+//! of a leaf the TDX module leaves to the host, and MMIO by the virtio driver crate (its
+//! BAR accesses are EPT violations on shared memory): the instruction, read only from the
+//! kernel's text, is decoded and performed through TDVMCALL<#VE.RequestMMIO> if it is a
+//! MOV, MOVZX, CMP or TEST on a register of a device the kernel enabled
+//! (`devices::pci::is_device_register`) and agrees with the VE information. Everything
+//! else is fatal. Written to the specifications, unverified on TDX hardware.
 
 use crate::arch::interrupts::ExceptionFrame;
 use crate::arch::paravirt::{CpuidResult, Paravirt, Width};
 use crate::arch::tdcall::HardwareTdCall;
-use halcyon_hal::tdx::ve::{self, VeContext};
-use halcyon_hal::tdx::vmcall;
+use crate::platform::mmio_fault::{registers, text_bytes, write_back};
+use halcyon_hal::mmio_insn::MAX_INSTRUCTION_LEN;
+use halcyon_hal::tdx::tdcall;
+use halcyon_hal::tdx::ve::{self, VeContext, VeFatal};
+use halcyon_hal::tdx::vmcall::{self, EXIT_REASON_EPT_VIOLATION};
 
 /// CPUID leaves the TDX module always hands to the host with a #VE: the hypervisor range
 /// 4000_0000h..=4FFF_FFFFh (TDX module v1.5 base architecture spec, "CPUID Virtualization").
@@ -109,8 +117,23 @@ impl Paravirt for TdxParavirt {
     }
 
     fn handle_exception(&self, frame: &mut ExceptionFrame) {
+        let mut t = Self::tdcall();
+        // TDG.VP.VEINFO.GET once per #VE (it invalidates the information).
+        let info = match tdcall::veinfo_get(&mut t) {
+            Ok(info) => info,
+            Err(e) => fail_ve(VeFatal::NoVeInfo(e), frame.rip),
+        };
+        if u64::from(info.exit_reason) == EXIT_REASON_EPT_VIOLATION {
+            let mut buffer = [0u8; MAX_INSTRUCTION_LEN];
+            let instruction = text_bytes(frame.rip, &mut buffer);
+            let mut regs = registers(frame);
+            match ve::handle_mmio(&mut t, &info, instruction, &mut regs, self.shared_bit, crate::devices::pci::is_device_register) {
+                Ok(()) => return write_back(frame, &regs),
+                Err(fatal) => fail_ve(fatal, frame.rip),
+            }
+        }
         let mut context = VeContext { rax: frame.rax, rbx: frame.rbx, rcx: frame.rcx, rdx: frame.rdx, rip: frame.rip };
-        match ve::handle(&mut Self::tdcall(), &mut context) {
+        match ve::handle_cpuid(&mut t, &info, &mut context) {
             Ok(()) => {
                 frame.rax = context.rax;
                 frame.rbx = context.rbx;
@@ -118,12 +141,7 @@ impl Paravirt for TdxParavirt {
                 frame.rdx = context.rdx;
                 frame.rip = context.rip;
             }
-            Err(fatal) => {
-                // The serial log still works (explicit TDVMCALLs, no #VE); the reason goes
-                // to the host in ReportFatalError as well.
-                crate::log::print_fatal(format_args!("{fatal} at RIP {:#x}", frame.rip));
-                fail(fatal.code(), "unexpected #VE")
-            }
+            Err(fatal) => fail_ve(fatal, frame.rip),
         }
     }
 
@@ -132,4 +150,11 @@ impl Paravirt for TdxParavirt {
             core::hint::spin_loop();
         }
     }
+}
+
+/// Ends the TD for a #VE it cannot handle. The serial log still works (explicit TDVMCALLs,
+/// no #VE); the reason goes to the host in ReportFatalError as well.
+fn fail_ve(fatal: VeFatal, rip: u64) -> ! {
+    crate::log::print_fatal(format_args!("{fatal} at RIP {rip:#x}"));
+    fail(fatal.code(), "unexpected #VE")
 }
