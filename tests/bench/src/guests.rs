@@ -161,6 +161,16 @@ pub fn run(command: &mut Command, what: &str) {
 
 /// Downloads Debian's cloud kernel and `packages` with `apt-get download` into
 /// `dir/debs` and unpacks them into `unpacked` (once: skipped when `unpacked` has them).
+/// The kernel image Debian's kernel package unpacked into `unpacked/boot`.
+pub fn find_vmlinuz(unpacked: &Path) -> PathBuf {
+    std::fs::read_dir(unpacked.join("boot"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
+        .expect("vmlinuz in the kernel package")
+}
+
 pub fn download_and_unpack(dir: &Path, unpacked: &Path, packages: &[&str]) {
     let debs = dir.join("debs");
     let marker = unpacked.join(format!(".unpacked-{}", packages.join("+")));
@@ -203,12 +213,7 @@ pub fn prepare_linux(root: &Path, dir: &Path, workload: &Path) -> LinuxWasmi {
         );
         let _ = Command::new("strip").arg(&wasmi).status();
     }
-    let kernel = std::fs::read_dir(unpacked.join("boot"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
-        .expect("vmlinuz in the kernel package");
+    let kernel = find_vmlinuz(&unpacked);
 
     let mut archive = Archive::new();
     for d in ["bin", "proc", "dev", "sys"] {

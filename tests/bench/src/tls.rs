@@ -11,7 +11,7 @@
 //! suite and group (X25519, the openssl client's first).
 
 use crate::cpio::Archive;
-use crate::guests::{download_and_unpack, run};
+use crate::guests::{download_and_unpack, find_vmlinuz, run};
 use crate::{median, Row, RAM_MIB};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -129,12 +129,7 @@ pub fn prepare_linux(dir: &Path, bulk: usize) -> LinuxTls {
     let unpacked = dir.join("root");
     download_and_unpack(dir, &unpacked, &["busybox-static", "openssl", "libssl3", "libc6"]);
     let modules = std::fs::read_dir(unpacked.join("lib/modules")).unwrap().flatten().next().expect("kernel modules").path();
-    let kernel = std::fs::read_dir(unpacked.join("boot"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
-        .expect("vmlinuz in the kernel package");
+    let kernel = find_vmlinuz(&unpacked);
     run(
         Command::new("openssl").current_dir(dir).args([
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "key.pem", "-out",
