@@ -208,6 +208,31 @@ enum Event {
     Frame(OwnedFrame),
     ChannelError(String),
     ChannelClosed,
+    /// `halcyon` itself was asked to stop (SIGTERM, SIGHUP, SIGINT).
+    Signal(i32),
+}
+
+/// The signals after which `halcyon run` stops its QEMU and exits, instead of dying and
+/// leaving the VM running without anyone reading its output.
+const STOP_SIGNALS: [i32; 3] = [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP, signal_hook::consts::SIGINT];
+
+/// Exit status after a stop signal, as a shell reports a process it killed (128 + signal).
+pub fn signal_exit_code(signal: i32) -> i32 {
+    128 + signal
+}
+
+/// Turns the stop signals into [`Event::Signal`] until the returned handle is closed.
+fn forward_stop_signals(events: mpsc::Sender<Event>) -> Result<signal_hook::iterator::Handle> {
+    let mut signals = signal_hook::iterator::Signals::new(STOP_SIGNALS).context("cannot install signal handlers")?;
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if events.send(Event::Signal(signal)).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(handle)
 }
 
 fn spawn_channel_reader(mut stdout: impl Read + Send + 'static, events: mpsc::Sender<Event>) {
@@ -373,8 +398,11 @@ pub fn run(options: RunOptions) -> Result<i32> {
         kernel_cmdline: &options.kernel_cmdline,
     };
 
-    let mut child = spawn_qemu(&options, &config)?;
     let (events_tx, events) = mpsc::channel();
+    // Installed before QEMU starts, so there is no moment at which a signal would end
+    // halcyon and leave the VM behind.
+    let signals = forward_stop_signals(events_tx.clone())?;
+    let mut child = spawn_qemu(&options, &config)?;
     spawn_channel_reader(child.stdout.take().context("QEMU stdout")?, events_tx);
     let qemu_stderr = child.stderr.take().map(spawn_collector);
     let stop_following = Arc::new(AtomicBool::new(false));
@@ -384,6 +412,7 @@ pub fn run(options: RunOptions) -> Result<i32> {
     let mut record = RunRecord::default();
     let mut sink = Sink { stdout_open: true };
     let mut timed_out = false;
+    let mut stopped_by = None;
     loop {
         // After DONE the kernel only has to switch the VM off; do not wait forever for it.
         let grace = record.done.then(|| Instant::now() + EXIT_GRACE);
@@ -411,12 +440,22 @@ pub fn run(options: RunOptions) -> Result<i32> {
                 break;
             }
             Event::ChannelClosed => break,
+            Event::Signal(signal) => {
+                stopped_by = Some(signal);
+                let _ = child.kill();
+                break;
+            }
         }
     }
     let status = child.wait().context("waiting for QEMU")?;
     stop_following.store(true, Ordering::Release);
     if let Some(follower) = follower {
         let _ = follower.join();
+    }
+    signals.close();
+    if let Some(signal) = stopped_by {
+        eprintln!("halcyon: stopped by signal {signal}; the VM was stopped too");
+        return Ok(signal_exit_code(signal));
     }
     let qemu_stderr = qemu_stderr.and_then(|rx| rx.recv_timeout(Duration::from_secs(1)).ok()).unwrap_or_default();
     let qemu_stderr = String::from_utf8_lossy(&qemu_stderr).into_owned();

@@ -35,3 +35,35 @@ fn kernel_log_only_when_asked() {
     assert!(stderr(&output).contains("booting"));
     assert!(!stdout(&output).contains("booting"));
 }
+
+/// `halcyon run` stopped by SIGTERM (a supervisor, `timeout`, `kill`) stops its VM too and
+/// exits as a killed process would (128 + 15), instead of leaving QEMU running unread.
+#[test]
+fn a_stop_signal_stops_the_vm_too() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = halcyon(&["run", "--timeout", "120", path_str(&guest("spin"))])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("halcyon runs");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert_eq!(first, "spinning\n", "the workload runs");
+    let pid = child.id();
+    let qemu: Vec<String> = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(qemu.len(), 1, "one QEMU under halcyon");
+    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if std::path::Path::new(&format!("/proc/{}", qemu[0])).exists() {
+        let _ = Command::new("kill").args(["-KILL", &qemu[0]]).status();
+        panic!("QEMU {} outlived halcyon", qemu[0]);
+    }
+    assert_eq!(output.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("halcyon: stopped by signal 15; the VM was stopped too"), "{stderr}");
+}

@@ -131,8 +131,9 @@ impl Drop for Guest {
     }
 }
 
-/// Kills `halcyon run` and its QEMU: killed alone, `halcyon` cannot stop its QEMU,
-/// which would go on serving (the processes come from `/proc/PID/task/PID/children`).
+/// Kills `halcyon run` and its QEMU: SIGKILL gives `halcyon` no chance to stop its QEMU
+/// (it does on SIGTERM, SIGHUP and SIGINT), which would go on serving (the processes come
+/// from `/proc/PID/task/PID/children`).
 pub fn kill_with_children(child: &mut Child) {
     let pid = child.id();
     let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
